@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# sctp-e2e cluster up: starts (or completes) the local single-node cluster.
+# Idempotent: every step checks whether its result already exists, so running
+# it twice is harmless and running it after a half-finished `up` finishes it.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+STARTED=$SECONDS
+
+preflight() {
+  [[ $(uname -s) == Linux ]] || die "the local cluster needs Linux (this is $(uname -s))"
+  [[ $EUID -eq 0 ]] || die "the local cluster needs root (network namespaces, iptables, cgroups): run it with sudo"
+  [[ -d /sys/fs/cgroup/memory && -d /sys/fs/cgroup/cpu ]] \
+    || die "missing kernel feature: cgroup v1 memory and cpu controllers under /sys/fs/cgroup (this cluster runs Kubernetes $KUBE_VERSION with the cgroupfs driver on cgroup v1)"
+  [[ -e /dev/kmsg ]] || die "missing kernel feature: /dev/kmsg (kubelet's OOM watcher needs it)"
+}
+
+setup_network() {
+  if ! ip netns list | grep -qw "$NETNS"; then
+    log "creating network namespace $NETNS ($NODE_IP) joined to the host ($HOST_IP) by $HOST_VETH"
+    ip netns add "$NETNS"
+  fi
+  if ! ip link show "$HOST_VETH" >/dev/null 2>&1; then
+    ip link add "$HOST_VETH" type veth peer name "$NODE_VETH" netns "$NETNS"
+    ip addr add "$HOST_IP/$LINK_PREFIX" dev "$HOST_VETH"
+    ip link set "$HOST_VETH" up
+  fi
+  local n="ip netns exec $NETNS"
+  $n ip link set lo up
+  $n ip addr replace "$NODE_IP/$LINK_PREFIX" dev "$NODE_VETH"
+  $n ip link set "$NODE_VETH" up
+  # The host is "outside the cluster": it reaches pods, Services and external
+  # IPs through the node, and only those ranges are routed there. The node has
+  # no default route: nothing it sends can leave through the host's uplink.
+  for cidr in "$CLUSTER_CIDR" "$SERVICE_CIDR" "$EXTERNAL_CIDR"; do
+    ip route replace "$cidr" via "$NODE_IP" dev "$HOST_VETH"
+  done
+  # The node's own traffic to a ClusterIP needs a route before kube-proxy's
+  # OUTPUT DNAT rewrites it; the host does not forward (ip_forward=0 there is
+  # untouched), so an unmatched packet dies on the host instead of leaking.
+  $n ip route replace "$SERVICE_CIDR" via "$HOST_IP" dev "$NODE_VETH"
+  $n sysctl -qw net.ipv4.ip_forward=1
+  [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] || $n ip link add sctpe2e-probe type bridge 2>/dev/null || true
+  $n ip link del sctpe2e-probe 2>/dev/null || true
+  $n sysctl -qw net.bridge.bridge-nf-call-iptables=1 \
+    || die "missing kernel feature: br_netfilter (net.bridge.bridge-nf-call-iptables), needed for NetworkPolicy and Services between pods on one bridge"
+}
+
+setup_mount_namespace() {
+  # kubelet and containerd need a shared-propagation root; giving the node a
+  # mount namespace of its own keeps the host's mounts and their propagation
+  # exactly as they were, and `down` drops every node mount at once.
+  mkdir -p "$(dirname "$MNTNS_FILE")"
+  if ! findmnt -n "$(dirname "$MNTNS_FILE")" >/dev/null; then
+    mount --bind "$(dirname "$MNTNS_FILE")" "$(dirname "$MNTNS_FILE")"
+    mount --make-private "$(dirname "$MNTNS_FILE")"
+  fi
+  if ! findmnt -n "$MNTNS_FILE" >/dev/null; then
+    touch "$MNTNS_FILE"
+    unshare --mount="$MNTNS_FILE" --propagation private true
+    nsenter --mount="$MNTNS_FILE" -- mount --make-rshared /
+  fi
+}
+
+setup_cgroups() {
+  # kubelet's cgroupRoot: every pod and container cgroup lives below it, so
+  # `down` knows exactly which cgroups are the cluster's.
+  local c
+  for c in /sys/fs/cgroup/*/; do
+    [[ -f $c/tasks ]] || continue
+    mkdir -p "$c${CGROUP_ROOT#/}"
+  done
+  local cs=/sys/fs/cgroup/cpuset/${CGROUP_ROOT#/}
+  if [[ -f $cs/cpuset.cpus && -z $(<"$cs/cpuset.cpus") ]]; then
+    cat /sys/fs/cgroup/cpuset/cpuset.cpus >"$cs/cpuset.cpus"
+    cat /sys/fs/cgroup/cpuset/cpuset.mems >"$cs/cpuset.mems"
+  fi
+}
+
+# --- certificates and kubeconfigs -------------------------------------------
+
+cert() { # name subject [sans]: a key and a certificate signed by the cluster CA
+  local name=$1 subj=$2 sans=${3:-}
+  [[ -f $PKI_DIR/$name.crt ]] && return
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$PKI_DIR/$name.key" -subj "$subj" \
+    -out "$PKI_DIR/$name.csr" 2>/dev/null
+  local ext=$PKI_DIR/$name.ext
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n' >"$ext"
+  [[ -n $sans ]] && printf 'subjectAltName=%s\n' "$sans" >>"$ext"
+  openssl x509 -req -in "$PKI_DIR/$name.csr" -CA "$PKI_DIR/ca.crt" -CAkey "$PKI_DIR/ca.key" \
+    -CAcreateserial -days 365 -extfile "$ext" -out "$PKI_DIR/$name.crt" 2>/dev/null
+  rm -f "$PKI_DIR/$name.csr" "$ext"
+}
+
+kubeconfig() { # name user-cert
+  local out=$STATE_DIR/kubeconfig/$1.kubeconfig
+  [[ -f $out ]] && return
+  cat >"$out" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: sctp-e2e
+  cluster:
+    server: https://$NODE_IP:$API_PORT
+    certificate-authority: $PKI_DIR/ca.crt
+users:
+- name: $1
+  user:
+    client-certificate: $PKI_DIR/$2.crt
+    client-key: $PKI_DIR/$2.key
+contexts:
+- name: sctp-e2e
+  context: {cluster: sctp-e2e, user: $1}
+current-context: sctp-e2e
+EOF
+}
+
+setup_pki() {
+  mkdir -p "$PKI_DIR" "$STATE_DIR/kubeconfig"
+  chmod 700 "$PKI_DIR"
+  if [[ ! -f $PKI_DIR/ca.crt ]]; then
+    log "generating the cluster's certificates"
+    openssl req -x509 -new -newkey rsa:2048 -nodes -days 365 -subj "/CN=sctp-e2e-ca" \
+      -keyout "$PKI_DIR/ca.key" -out "$PKI_DIR/ca.crt" 2>/dev/null
+  fi
+  [[ -f $PKI_DIR/sa.key ]] || {
+    openssl genrsa -out "$PKI_DIR/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$PKI_DIR/sa.key" -pubout -out "$PKI_DIR/sa.pub" 2>/dev/null
+  }
+  cert apiserver "/CN=kube-apiserver" \
+    "IP:$NODE_IP,IP:$KUBERNETES_SVC_IP,IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.$CLUSTER_DOMAIN"
+  cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+  cert admin "/O=system:masters/CN=sctp-e2e-admin"
+  cert controller-manager "/CN=system:kube-controller-manager"
+  cert scheduler "/CN=system:kube-scheduler"
+  cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
+  cert kube-proxy "/CN=system:kube-proxy"
+  cert kube-router "/CN=system:kube-router"
+  cert coredns "/CN=system:coredns"
+  kubeconfig admin admin
+  kubeconfig controller-manager controller-manager
+  kubeconfig scheduler scheduler
+  kubeconfig kubelet kubelet
+  kubeconfig kube-proxy kube-proxy
+  kubeconfig kube-router kube-router
+  kubeconfig coredns coredns
+}
+
+setup_ssh() {
+  local d=$STATE_DIR/ssh
+  mkdir -p "$d" /run/sshd
+  chmod 700 "$d"
+  [[ -f $d/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C "$NODE_NAME host key" -f "$d/host_ed25519"
+  [[ -f $d/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C "sctp-e2e client" -f "$d/id_ed25519"
+  cp "$d/id_ed25519.pub" "$d/authorized_keys"
+  cat >"$d/sshd_config" <<EOF
+Port $SSH_PORT
+ListenAddress $NODE_IP
+HostKey $d/host_ed25519
+AuthorizedKeysFile $d/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile none
+EOF
+}
+
+# --- components ---------------------------------------------------------------
+
+start() { # name command...: start a component in the node unless it runs
+  local name=$1
+  shift
+  if pid_of "$name" >/dev/null; then return; fi
+  check_log_dir
+  log "starting $name"
+  # nsenter and setsid exec (no fork), so $! is the component itself.
+  nsenter --mount="$MNTNS_FILE" --net="/run/netns/$NETNS" -- setsid "$@" \
+    >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$PID_DIR/$name.pid"
+}
+check_log_dir() { mkdir -p "$LOG_DIR" "$PID_DIR"; }
+
+wait_for() { # name seconds description command...: poll until the command succeeds
+  local name=$1 timeout=$2 what=$3
+  shift 3
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ! pid_of "$name" >/dev/null; then
+      fail_component "$name" "exited while waiting for $what"
+    fi
+    ((SECONDS < deadline)) || fail_component "$name" "did not get $what within ${timeout}s"
+    sleep 0.5
+  done
+}
+
+fail_component() {
+  log "$1 $2; last lines of its log ($LOG_DIR/$1.log):"
+  tail -n 15 "$LOG_DIR/$1.log" >&2 || true
+  die "$1 failed to start; fix the cause above, then run 'sctp-e2e cluster up' again (it resumes)"
+}
+
+port_free() { # port name: our component must own the port or nobody may
+  local port=$1 name=$2
+  pid_of "$name" >/dev/null && return
+  if in_node ss -Hltnu "sport = :$port" | grep -q .; then
+    die "port $port in the node is in use by another process; $name needs it (see: ip netns exec $NETNS ss -ltnp)"
+  fi
+}
+
+api() { curl -fsS --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/admin.crt" --key "$PKI_DIR/admin.key" "https://$NODE_IP:$API_PORT$1"; }
+kubectl() { "$BIN_DIR/kubectl" --kubeconfig "$STATE_DIR/kubeconfig/admin.kubeconfig" "$@"; }
+
+start_control_plane() {
+  port_free 2379 etcd
+  start etcd "$BIN_DIR/etcd" --name "$NODE_NAME" --data-dir "$STATE_DIR/etcd" \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster "$NODE_NAME=http://127.0.0.1:2380" --listen-metrics-urls "" \
+    --quota-backend-bytes 2147483648 --log-level warn
+  wait_for etcd 30 "a healthy answer on 127.0.0.1:2379" in_node curl -fsS http://127.0.0.1:2379/health
+
+  port_free "$API_PORT" kube-apiserver
+  start kube-apiserver "$BIN_DIR/kube-apiserver" \
+    --advertise-address="$NODE_IP" --bind-address="$NODE_IP" --secure-port="$API_PORT" \
+    --etcd-servers=http://127.0.0.1:2379 \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
+    --client-ca-file="$PKI_DIR/ca.crt" \
+    --tls-cert-file="$PKI_DIR/apiserver.crt" --tls-private-key-file="$PKI_DIR/apiserver.key" \
+    --kubelet-client-certificate="$PKI_DIR/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$PKI_DIR/apiserver-kubelet-client.key" \
+    --service-account-key-file="$PKI_DIR/sa.pub" \
+    --service-account-signing-key-file="$PKI_DIR/sa.key" \
+    --service-account-issuer="https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --kubelet-preferred-address-types=InternalIP \
+    --allow-privileged=true --profiling=false --v=1
+  wait_for kube-apiserver 90 "/readyz" api /readyz
+
+  start kube-controller-manager "$BIN_DIR/kube-controller-manager" \
+    --kubeconfig="$STATE_DIR/kubeconfig/controller-manager.kubeconfig" \
+    --authentication-kubeconfig="$STATE_DIR/kubeconfig/controller-manager.kubeconfig" \
+    --authorization-kubeconfig="$STATE_DIR/kubeconfig/controller-manager.kubeconfig" \
+    --bind-address=127.0.0.1 --leader-elect=false --use-service-account-credentials \
+    --service-account-private-key-file="$PKI_DIR/sa.key" --root-ca-file="$PKI_DIR/ca.crt" \
+    --cluster-signing-cert-file="$PKI_DIR/ca.crt" --cluster-signing-key-file="$PKI_DIR/ca.key" \
+    --allocate-node-cidrs --cluster-cidr="$CLUSTER_CIDR" --node-cidr-mask-size=24 \
+    --service-cluster-ip-range="$SERVICE_CIDR" --v=1
+  start kube-scheduler "$BIN_DIR/kube-scheduler" \
+    --kubeconfig="$STATE_DIR/kubeconfig/scheduler.kubeconfig" \
+    --authentication-kubeconfig="$STATE_DIR/kubeconfig/scheduler.kubeconfig" \
+    --authorization-kubeconfig="$STATE_DIR/kubeconfig/scheduler.kubeconfig" \
+    --bind-address=127.0.0.1 --leader-elect=false --v=1
+  # RBAC and the DNS Service for the node-level components; `apply` keeps
+  # this step idempotent.
+  sed -e "s#@DNS_SVC_IP@#$DNS_SVC_IP#g" -e "s#@NODE_IP@#$NODE_IP#g" "$CLUSTER_DIR/manifests/bootstrap.yaml" \
+    | kubectl apply --server-side --force-conflicts -f - >/dev/null
+}
+
+write_node_configs() {
+  mkdir -p "$STATE_DIR/containerd" "$STATE_DIR/cni/net.d" "$STATE_DIR/kubelet"
+  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@PAUSE_IMAGE@#$PAUSE_IMAGE#g" \
+    "$CLUSTER_DIR/config/containerd.toml" >"$STATE_DIR/containerd/config.toml"
+  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@POD_CIDR@#$POD_CIDR#g" \
+    "$CLUSTER_DIR/config/cni.conflist" >"$STATE_DIR/cni/net.d/10-sctp-e2e.conflist"
+  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@PKI_DIR@#$PKI_DIR#g" -e "s#@DNS_SVC_IP@#$DNS_SVC_IP#g" \
+    -e "s#@CLUSTER_DOMAIN@#$CLUSTER_DOMAIN#g" -e "s#@CGROUP_ROOT@#$CGROUP_ROOT#g" \
+    -e "s#@NODE_IP@#$NODE_IP#g" -e "s#@CONTAINERD_SOCK@#$CONTAINERD_SOCK#g" \
+    "$CLUSTER_DIR/config/kubelet.yaml" >"$STATE_DIR/kubelet/config.yaml"
+  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@CLUSTER_CIDR@#$CLUSTER_CIDR#g" -e "s#@NODE_NAME@#$NODE_NAME#g" \
+    "$CLUSTER_DIR/config/kube-proxy.yaml" >"$STATE_DIR/kube-proxy.yaml"
+  sed -e "s#@CLUSTER_DOMAIN@#$CLUSTER_DOMAIN#g" -e "s#@NODE_IP@#$NODE_IP#g" \
+    -e "s#@STATE_DIR@#$STATE_DIR#g" "$CLUSTER_DIR/config/Corefile" >"$STATE_DIR/Corefile"
+  # Pods with dnsPolicy Default get this; a loopback nameserver would point
+  # them at themselves.
+  echo "nameserver $DNS_SVC_IP" >"$STATE_DIR/resolv.conf"
+}
+
+ctr_() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+
+start_node() {
+  start containerd containerd --config "$STATE_DIR/containerd/config.toml"
+  wait_for containerd 30 "its socket" ctr_ version
+  local image
+  for image in pause agent; do
+    local tarball=$IMAGE_DIR/$image.tar ref
+    ref=$(tar -xOf "$tarball" manifest.json | sed -E 's/.*"RepoTags":\["([^"]+)".*/\1/')
+    if ! ctr_ images check "name==$ref" 2>/dev/null | grep -q "$ref"; then
+      log "importing image $ref"
+      ctr_ images import --no-unpack "$tarball" >/dev/null
+    fi
+  done
+
+  start kubelet "$BIN_DIR/kubelet" --config="$STATE_DIR/kubelet/config.yaml" \
+    --kubeconfig="$STATE_DIR/kubeconfig/kubelet.kubeconfig" \
+    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --root-dir="$STATE_DIR/kubelet/root" \
+    --v=1
+  wait_for kubelet 90 "node $NODE_NAME Ready" node_ready
+
+  start kube-proxy "$BIN_DIR/kube-proxy" --config="$STATE_DIR/kube-proxy.yaml" --v=1
+  wait_for kube-proxy 30 "rules for the kubernetes Service" \
+    in_node sh -c "iptables-save -t nat | grep -q 'default/kubernetes:https'"
+
+  # kube-router, firewall only: the NetworkPolicy engine.
+  start netpol "$BIN_DIR/kube-router" --run-firewall=true --run-router=false \
+    --run-service-proxy=false --kubeconfig="$STATE_DIR/kubeconfig/kube-router.kubeconfig" \
+    --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SERVICE_CIDR" \
+    --enable-ipv6=false --metrics-port=0 --health-port=20244 -v=1
+  wait_for netpol 60 "its health endpoint" in_node curl -fsS http://127.0.0.1:20244/healthz
+
+  port_free 53 coredns
+  start coredns "$BIN_DIR/coredns" -conf "$STATE_DIR/Corefile"
+  wait_for coredns 30 "ready" in_node curl -fsS http://127.0.0.1:8181/ready
+
+  port_free "$SSH_PORT" sshd
+  start sshd /usr/sbin/sshd -D -e -f "$STATE_DIR/ssh/sshd_config"
+  wait_for sshd 15 "its port" in_node sh -c "ss -Hltn 'sport = :$SSH_PORT' | grep -q ."
+}
+
+node_ready() {
+  kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True
+}
+
+default_service_account() { kubectl -n default get serviceaccount default; }
+
+write_env() {
+  cp "$STATE_DIR/kubeconfig/admin.kubeconfig" "$STATE_DIR/kubeconfig.yaml"
+  cat >"$STATE_DIR/env" <<EOF
+# Written by 'sctp-e2e cluster up': how the suite reaches the local cluster.
+SCTP_E2E_KUBECONFIG=$STATE_DIR/kubeconfig.yaml
+SCTP_E2E_SSH_USER=root
+SCTP_E2E_SSH_KEY=$STATE_DIR/ssh/id_ed25519
+SCTP_E2E_SSH_PORT=$SSH_PORT
+SCTP_E2E_NODE_ADDRESS_TYPE=InternalIP
+SCTP_E2E_AGENT=usrsctp
+SCTP_E2E_AGENT_IMAGE=$AGENT_IMAGE
+SCTP_E2E_LOCAL_CLUSTER=$NODE_NAME
+SCTP_E2E_LOCAL_EXTERNAL_CIDR=$EXTERNAL_CIDR
+EOF
+}
+
+preflight
+"$CLUSTER_DIR/install-deps.sh"
+"$CLUSTER_DIR/build.sh"
+setup_network
+setup_mount_namespace
+setup_cgroups
+setup_pki
+setup_ssh
+write_node_configs
+start_control_plane
+start_node
+# Pods are refused until the namespace's service account exists.
+wait_for kube-controller-manager 30 "the default service account" default_service_account
+write_env
+log "cluster up in $((SECONDS - STARTED)) s"
+cat <<EOF
+kubeconfig: $STATE_DIR/kubeconfig.yaml
+ssh:        ssh -i $STATE_DIR/ssh/id_ed25519 root@$NODE_IP
+env:        $STATE_DIR/env
+logs:       $LOG_DIR/
+EOF

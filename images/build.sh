@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the local cluster's images into $SCTP_E2E_CACHE/images as tarballs
+# that `cluster up` imports into containerd:
+#   pause: the pod sandbox image (a static binary in one layer);
+#   agent: the test agent (static usrsctp/TCP/UDP agent plus busybox-static
+#          for a shell and nslookup).
+# A tarball is rebuilt only when its sources changed (their hash is in the
+# file name).
+source "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib.sh"
+IMAGES_DIR=$CLUSTER_DIR/../images
+mkdir -p "$IMAGE_DIR"
+
+src_hash() { cat "$@" | sha256sum | cut -c1-12; }
+
+build_image() { # name ref hash builder-function
+  local name=$1 ref=$2 hash=$3 builder=$4 out=$IMAGE_DIR/$1-$3.tar
+  if [[ ! -f $out ]]; then
+    log "building image $ref"
+    local root
+    root=$(mktemp -d)
+    "$builder" "$root"
+    "$IMAGES_DIR/pack.sh" "$ref" "$root" "$out" "${ENTRYPOINT[@]}"
+    rm -rf "$root"
+  fi
+  ln -sf "$out" "$IMAGE_DIR/$name.tar"
+}
+
+pause_root() {
+  mkdir -p "$1/bin"
+  gcc -Os -static -Wall -Wextra -o "$1/bin/pause" "$IMAGES_DIR/pause/pause.c"
+  ENTRYPOINT=(/bin/pause)
+}
+ENTRYPOINT=(/bin/pause)
+build_image pause "$PAUSE_IMAGE" "$(src_hash "$IMAGES_DIR/pause/pause.c" "$IMAGES_DIR/pack.sh")" pause_root
+
+agent_root() {
+  mkdir -p "$1/bin" "$1/tmp" "$1/run" "$1/etc"
+  "$IMAGES_DIR/agent/build.sh" "$1/bin" >/dev/null
+  rm -f "$1/bin/build.log"
+  cp /bin/busybox "$1/bin/busybox"
+  for applet in sh nslookup cat ls ps sleep ip ping wget nc; do ln -s busybox "$1/bin/$applet"; done
+}
+ENTRYPOINT=(/bin/agent serve)
+build_image agent "$AGENT_IMAGE" "$(src_hash "$IMAGES_DIR"/agent/*.c "$IMAGES_DIR"/agent/build.sh "$IMAGES_DIR/pack.sh" "$0")" agent_root
