@@ -1,0 +1,139 @@
+/**
+ * sctp-e2e: the command line.
+ *
+ *   sctp-e2e run        run the selected conformance tests (default: all but [Disruptive])
+ *   sctp-e2e preflight  what the suite sees of the cluster, without loading sctp.ko
+ *   sctp-e2e list       the tests run would run, with their tags (no cluster needed)
+ *   sctp-e2e cleanup    remove namespaces left by crashed runs
+ *   sctp-e2e cluster    up | down | status | env — the local cluster
+ *   sctp-e2e local      cluster up, then run (the newcomer's one command)
+ *
+ * Exit codes: 0 all passed, 1 a test failed, 2 the suite could not judge
+ * (configuration, API or node access, infrastructure) with one line saying why.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { flagName, loadConfig, LOCAL_CLUSTER_ENV, SETTINGS, envName, type Config, type RawSettings } from '../helpers/config.ts';
+import { SuiteError, errorText } from '../helpers/errors.ts';
+import { loadKubeConfig, makeKube, checkApi } from '../helpers/kube.ts';
+import { deleteNamespace, listRunNamespaces } from '../helpers/namespaces.ts';
+import { preflightTable } from '../helpers/preflight.ts';
+import { closeRun, openRun } from '../helpers/run-context.ts';
+import { listTitles, loadSuites, ROOT, runSuites } from '../helpers/runner.ts';
+
+const USAGE = `usage: sctp-e2e <run|preflight|list|cleanup|local|cluster up|down|status|env> [flags]
+
+flags (each also as SCTP_E2E_<NAME> and as a key of --config FILE):
+  --config FILE              YAML or JSON file of settings
+${SETTINGS.map((s) => `  --${flagName(s.name)}${s.kind === 'boolean' ? '' : ' VALUE'}`.padEnd(29) + `${s.help}${s.default !== undefined && s.kind !== 'boolean' ? ` (default ${s.default})` : ''}  [${envName(s.name)}]`).join('\n')}
+  --run ID                   with cleanup: only that run's namespaces
+`;
+
+function parse(argv: string[]): { command: string[]; flags: RawSettings; configFile?: string; runId?: string; help: boolean } {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, run: { type: 'string' }, help: { type: 'boolean' } };
+  for (const s of SETTINGS) options[flagName(s.name)] = { type: s.kind === 'boolean' ? 'boolean' : 'string' };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new SuiteError(errorText(err).split('\n')[0], 'see `sctp-e2e --help`');
+  }
+  const flags: RawSettings = {};
+  for (const s of SETTINGS) {
+    const v = parsed.values[flagName(s.name)];
+    if (v !== undefined) flags[s.name] = v as string | boolean;
+  }
+  return { command: parsed.positionals, flags, configFile: parsed.values.config as string | undefined, runId: parsed.values.run as string | undefined, help: Boolean(parsed.values.help) };
+}
+
+function clusterScript(action: string): number {
+  const scripts: Record<string, string> = { up: 'up.sh', down: 'down.sh', status: 'status.sh' };
+  if (action === 'env') {
+    if (!existsSync(LOCAL_CLUSTER_ENV)) throw new SuiteError('the local cluster is not up (no env file)', 'run `sctp-e2e cluster up`');
+    process.stdout.write(readFileSync(LOCAL_CLUSTER_ENV, 'utf8'));
+    return 0;
+  }
+  const script = scripts[action];
+  if (!script) throw new SuiteError(`unknown cluster action "${action ?? ''}"`, 'use up, down, status or env');
+  return spawnSync('bash', [join(ROOT, 'cluster', script)], { stdio: 'inherit' }).status ?? 2;
+}
+
+async function runCommand(config: Config): Promise<number> {
+  const ctx = await openRun(config);
+  process.stdout.write(
+    `sctp-e2e run ${config.runId}: ${ctx.kube.server} (${ctx.serverVersion}), ${ctx.nodes.length} node(s), node access ${ctx.access.kind}, agent ${ctx.agent.kind}\n`,
+  );
+  const stats = await runSuites(config, config.reportDir);
+  const leftovers = await closeRun();
+  for (const l of leftovers) process.stderr.write(`sctp-e2e: cleanup: ${l}\n`);
+  if (stats.passes + stats.failures + stats.pending === 0) throw new SuiteError('no test matched the selection', 'check --focus/--skip (tags need escaping: "\\[Feature:SCTP\\]"; [Disruptive] tests need --disruptive)');
+  return stats.failures > 0 ? 1 : 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { command, flags, configFile, runId, help } = parse(argv);
+  if (help || command.length === 0) {
+    process.stdout.write(USAGE);
+    return command.length === 0 && !help ? 2 : 0;
+  }
+  const [verb, ...rest] = command;
+  switch (verb) {
+    case 'cluster':
+      return clusterScript(rest[0]);
+    case 'list': {
+      const config = loadConfig({ flags, configFile });
+      const mocha = await loadSuites(config);
+      for (const title of listTitles(mocha)) process.stdout.write(`${title}\n`);
+      return 0;
+    }
+    case 'run':
+      return runCommand(loadConfig({ flags, configFile }));
+    case 'local': {
+      const up = clusterScript('up');
+      if (up !== 0) return 2;
+      return runCommand(loadConfig({ flags, configFile }));
+    }
+    case 'preflight': {
+      const ctx = await openRun(loadConfig({ flags, configFile }));
+      process.stdout.write(await preflightTable(ctx));
+      await closeRun();
+      return 0;
+    }
+    case 'cleanup': {
+      const config = loadConfig({ flags, configFile });
+      const kube = makeKube(loadKubeConfig(config));
+      await checkApi(kube);
+      const namespaces = await listRunNamespaces(kube, runId);
+      for (const ns of namespaces) await deleteNamespace(kube, ns);
+      process.stdout.write(namespaces.length ? `deleted ${namespaces.length} namespace(s): ${namespaces.join(' ')}\n` : 'nothing to clean up\n');
+      return 0;
+    }
+    default:
+      throw new SuiteError(`unknown command "${verb}"`, 'see `sctp-e2e --help`');
+  }
+}
+
+// Ctrl-C and termination: remove what the run created, then leave.
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    process.stderr.write(`\nsctp-e2e: ${signal}: removing this run's namespaces...\n`);
+    closeRun()
+      .catch(() => [])
+      .finally(() => process.exit(130));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    await closeRun().catch(() => []);
+    if (err instanceof SuiteError) process.stderr.write(`${err.oneLine()}\n`);
+    else process.stderr.write(`sctp-e2e: internal error: ${errorText(err).split('\n')[0]}${process.env.SCTP_E2E_DEBUG ? `\n${(err as Error).stack}` : ' (set SCTP_E2E_DEBUG=1 for the stack)'}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,207 @@
+/**
+ * One typed, validated configuration from four sources, strongest first:
+ * command-line flags, SCTP_E2E_* environment variables, a config file
+ * (--config, YAML or JSON) and, when no kubeconfig is given at all, the env
+ * file that `sctp-e2e cluster up` writes for the local cluster.
+ *
+ * Every setting is declared once in SETTINGS; its flag, variable and file key
+ * are derived from its name, so the three can never drift apart.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { SuiteError } from './errors.ts';
+
+export const LOCAL_CLUSTER_ENV = process.env.SCTP_E2E_STATE
+  ? `${process.env.SCTP_E2E_STATE}/env`
+  : '/var/lib/sctp-e2e/cluster/env';
+
+export type NodeAccessKind = 'ssh' | 'pod' | 'none' | 'auto';
+export type AgentKind = 'agnhost' | 'usrsctp';
+export type AddressType = 'InternalIP' | 'ExternalIP';
+
+export interface Config {
+  kubeconfig?: string;
+  context?: string;
+  focus?: string;
+  skip?: string;
+  disruptive: boolean;
+  nodeAccess: NodeAccessKind;
+  sshUser: string;
+  sshKey?: string;
+  sshPort: number;
+  sshAddressType: AddressType;
+  sshJumpHost?: string;
+  agent?: AgentKind;
+  agnhostImage: string;
+  agentImage: string;
+  hostExecImage?: string;
+  reportDir: string;
+  podTimeout: number;
+  ruleTimeout: number;
+  probeTimeout: number;
+  /** Set when the settings came from the local cluster's env file. */
+  localCluster?: string;
+  runId: string;
+}
+
+type Kind = 'string' | 'boolean' | 'number' | { oneOf: readonly string[] };
+
+interface Setting {
+  name: keyof Config;
+  kind: Kind;
+  help: string;
+  default?: string | number | boolean;
+}
+
+/** The settings users may give; derived values (runId) are not among them. */
+export const SETTINGS: readonly Setting[] = [
+  { name: 'kubeconfig', kind: 'string', help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else the local cluster)' },
+  { name: 'context', kind: 'string', help: 'kubeconfig context to use' },
+  { name: 'focus', kind: 'string', help: 'run only tests whose full title matches this regex' },
+  { name: 'skip', kind: 'string', help: 'skip tests whose full title matches this regex' },
+  { name: 'disruptive', kind: 'boolean', default: false, help: 'also run [Disruptive] tests (excluded by default)' },
+  { name: 'nodeAccess', kind: { oneOf: ['auto', 'ssh', 'pod', 'none'] }, default: 'auto', help: 'how to run commands on nodes: ssh, a privileged host-exec pod, none (node checks skip), auto (ssh if a key is set, else pod)' },
+  { name: 'sshUser', kind: 'string', default: 'root', help: 'SSH user on the nodes' },
+  { name: 'sshKey', kind: 'string', help: 'SSH private key file' },
+  { name: 'sshPort', kind: 'number', default: 22, help: 'SSH port on the nodes' },
+  { name: 'sshAddressType', kind: { oneOf: ['InternalIP', 'ExternalIP'] }, default: 'InternalIP', help: 'which node address to SSH to' },
+  { name: 'sshJumpHost', kind: 'string', help: 'SSH jump host, user@host[:port], same key' },
+  { name: 'agent', kind: { oneOf: ['agnhost', 'usrsctp'] }, help: 'test agent: agnhost (kernel SCTP, default on real clusters) or usrsctp (userspace SCTP, default on the local cluster)' },
+  { name: 'agnhostImage', kind: 'string', default: 'registry.k8s.io/e2e-test-images/agnhost:2.53', help: 'agnhost image (override for a mirrored registry)' },
+  { name: 'agentImage', kind: 'string', default: 'localhost/sctp-e2e/agent:0.1.0', help: 'usrsctp agent image (push images/agent to your registry and name it here)' },
+  { name: 'hostExecImage', kind: 'string', help: 'image of the privileged host-exec pod (needs nsenter; default: the agent image)' },
+  { name: 'reportDir', kind: 'string', default: 'reports', help: 'where allure-results/, junit.xml and the summary go' },
+  { name: 'podTimeout', kind: 'number', default: 120, help: 'seconds to wait for a pod to run' },
+  { name: 'ruleTimeout', kind: 'number', default: 30, help: 'seconds to wait for node rules to appear or go' },
+  { name: 'probeTimeout', kind: 'number', default: 3, help: 'seconds one probe may take' },
+];
+
+export const flagName = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+export const envName = (name: string): string => `SCTP_E2E_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+
+export type RawSettings = Partial<Record<keyof Config, string | number | boolean>>;
+
+/** Converts one raw value to its setting's type, or names the problem. */
+function coerce(setting: Setting, raw: string | number | boolean, source: string): string | number | boolean {
+  const where = `${source} ${setting.name}`;
+  const kind = setting.kind;
+  if (kind === 'boolean') {
+    if (typeof raw === 'boolean') return raw;
+    if (/^(1|true|yes)$/i.test(String(raw))) return true;
+    if (/^(0|false|no|)$/i.test(String(raw))) return false;
+    throw new SuiteError(`invalid ${where}: "${raw}" is not a boolean`, 'use true or false');
+  }
+  if (kind === 'number') {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new SuiteError(`invalid ${where}: "${raw}" is not a positive number`, `give ${setting.name} as a number`);
+    return n;
+  }
+  const value = String(raw);
+  if (typeof kind === 'object' && !kind.oneOf.includes(value)) {
+    throw new SuiteError(`invalid ${where}: "${value}"`, `use one of ${kind.oneOf.join(', ')}`);
+  }
+  return value;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): RawSettings {
+  const out: RawSettings = {};
+  for (const s of SETTINGS) {
+    const v = env[envName(s.name)];
+    if (v !== undefined && v !== '') out[s.name] = v;
+  }
+  return out;
+}
+
+function fromFile(path: string): RawSettings {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new SuiteError(`cannot read config file ${path}`, 'check the --config path');
+  }
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    throw new SuiteError(`config file ${path} is not valid YAML/JSON (${(err as Error).message.split('\n')[0]})`, 'fix its syntax');
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new SuiteError(`config file ${path} must be a mapping of setting: value`, 'see the README for the keys');
+  }
+  const known = new Set(SETTINGS.map((s) => s.name as string));
+  for (const key of Object.keys(data)) {
+    if (!known.has(key)) throw new SuiteError(`unknown setting "${key}" in config file ${path}`, `known settings: ${[...known].join(', ')}`);
+  }
+  return data as RawSettings;
+}
+
+/** Reads the KEY=VALUE env file written by `cluster up`. */
+export function readEnvFile(path: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+export interface LoadInput {
+  flags: RawSettings;
+  configFile?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Path of the local cluster's env file; tests point it elsewhere. */
+  localEnvFile?: string;
+  runId?: string;
+}
+
+export function loadConfig(input: LoadInput): Config {
+  const env = input.env ?? process.env;
+  const file = input.configFile ?? env.SCTP_E2E_CONFIG;
+  const layers: Array<[string, RawSettings]> = [
+    ['flag', input.flags],
+    ['environment', fromEnv(env)],
+  ];
+  if (file) layers.push([`config file ${file}`, fromFile(file)]);
+
+  // No kubeconfig anywhere: fall back to the local cluster when it is up.
+  const givenKubeconfig = layers.some(([, l]) => l.kubeconfig !== undefined) || env.KUBECONFIG;
+  const localEnvFile = input.localEnvFile ?? LOCAL_CLUSTER_ENV;
+  let localCluster: string | undefined;
+  if (!givenKubeconfig && existsSync(localEnvFile)) {
+    const local = fromEnv(readEnvFile(localEnvFile));
+    localCluster = readEnvFile(localEnvFile).SCTP_E2E_LOCAL_CLUSTER;
+    layers.push([`local cluster env ${localEnvFile}`, local]);
+  }
+
+  const config: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const layer = layers.find(([, l]) => l[s.name] !== undefined);
+    if (layer) config[s.name] = coerce(s, layer[1][s.name]!, layer[0]);
+    else if (s.default !== undefined) config[s.name] = s.default;
+  }
+  for (const key of ['focus', 'skip'] as const) {
+    const value = config[key];
+    if (typeof value === 'string') {
+      try {
+        new RegExp(value);
+      } catch {
+        throw new SuiteError(`invalid --${key} regex: ${value}`, 'escape brackets in tags, e.g. "\\[Feature:SCTP\\]"');
+      }
+    }
+  }
+  if (config.nodeAccess === 'ssh' && !config.sshKey) {
+    throw new SuiteError('--node-access ssh needs an SSH key', 'give --ssh-key FILE (or SCTP_E2E_SSH_KEY)');
+  }
+  if (typeof config.sshKey === 'string' && !existsSync(config.sshKey)) {
+    throw new SuiteError(`SSH key ${config.sshKey} does not exist`, 'give the path of a readable private key with --ssh-key');
+  }
+  config.localCluster = localCluster;
+  config.runId = input.runId ?? newRunId();
+  return config as unknown as Config;
+}
+
+/** Short, sortable, DNS-label-safe: it ends up in namespace names and labels. */
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:T]/g, '').slice(2, 12);
+  return `${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+}

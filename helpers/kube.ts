@@ -1,0 +1,107 @@
+/**
+ * API access: loading the kubeconfig with errors a person can act on, the
+ * typed clients, and the few API waits every test needs.
+ */
+import { existsSync } from 'node:fs';
+import * as k8s from '@kubernetes/client-node';
+import type { Config } from './config.ts';
+import { SuiteError, errorText } from './errors.ts';
+import { poll } from './poll.ts';
+
+export interface Kube {
+  kc: k8s.KubeConfig;
+  core: k8s.CoreV1Api;
+  discovery: k8s.DiscoveryV1Api;
+  networking: k8s.NetworkingV1Api;
+  authz: k8s.AuthorizationV1Api;
+  exec: k8s.Exec;
+  server: string;
+}
+
+export function loadKubeConfig(config: Pick<Config, 'kubeconfig' | 'context'>): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  const file = config.kubeconfig;
+  try {
+    if (file) {
+      if (!existsSync(file)) throw new SuiteError(`kubeconfig ${file} does not exist`, 'give a readable file with --kubeconfig');
+      kc.loadFromFile(file);
+    } else {
+      kc.loadFromDefault();
+    }
+  } catch (err) {
+    if (err instanceof SuiteError) throw err;
+    throw new SuiteError(`cannot load kubeconfig${file ? ` ${file}` : ''}: ${errorText(err).split('\n')[0]}`, 'check the file is a valid kubeconfig');
+  }
+  if (config.context) {
+    if (!kc.getContexts().some((c) => c.name === config.context)) {
+      throw new SuiteError(`context "${config.context}" is not in the kubeconfig`, `use one of: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}`);
+    }
+    kc.setCurrentContext(config.context);
+  }
+  const cluster = kc.getCurrentCluster();
+  // loadFromDefault() silently falls back to http://localhost:8080 when it
+  // finds no configuration at all; that is never a cluster the user meant.
+  if (!cluster || (!file && !process.env.KUBECONFIG && cluster.server === 'http://localhost:8080' && kc.getContexts().length <= 1 && cluster.name === 'cluster')) {
+    throw new SuiteError(
+      'no kubeconfig found (the client would silently fall back to http://localhost:8080)',
+      'give --kubeconfig, set KUBECONFIG, or start the local cluster with `sctp-e2e cluster up`',
+    );
+  }
+  return kc;
+}
+
+export function makeKube(kc: k8s.KubeConfig): Kube {
+  return {
+    kc,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
+    networking: kc.makeApiClient(k8s.NetworkingV1Api),
+    authz: kc.makeApiClient(k8s.AuthorizationV1Api),
+    exec: new k8s.Exec(kc),
+    server: kc.getCurrentCluster()?.server ?? '?',
+  };
+}
+
+/** HTTP status of an API error, or undefined when it is not one. */
+export function apiStatus(err: unknown): number | undefined {
+  return err instanceof k8s.ApiException ? err.code : undefined;
+}
+
+/** The API's own message from an ApiException body, else the error text. */
+export function apiMessage(err: unknown): string {
+  if (err instanceof k8s.ApiException) {
+    try {
+      const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
+      if (body?.message) return `${body.message} (HTTP ${err.code})`;
+    } catch {
+      /* not JSON: fall through */
+    }
+    return `HTTP ${err.code}`;
+  }
+  return errorText(err);
+}
+
+/** First contact with the API, turned into one clear line when it fails. */
+export async function checkApi(kube: Kube): Promise<string> {
+  try {
+    const version = await new k8s.VersionApi(kube.kc).getCode();
+    return version.gitVersion;
+  } catch (err) {
+    const status = apiStatus(err);
+    if (status === 401) throw new SuiteError(`the API server at ${kube.server} rejected the credentials (401)`, 'check the kubeconfig user');
+    if (status === 403) throw new SuiteError(`the API server at ${kube.server} refused access (403)`, 'the kubeconfig user needs RBAC to read /version');
+    const text = errorText(err);
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (/(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|certificate|self.signed)/i.exec(text)?.[0] ?? text.split('\n')[0]);
+    throw new SuiteError(`cannot reach the API server at ${kube.server}: ${cause}`, 'check the cluster is up and the kubeconfig points at it');
+  }
+}
+
+export async function waitForPodRunning(kube: Kube, namespace: string, name: string, timeoutMs: number): Promise<k8s.V1Pod> {
+  return poll(`pod ${namespace}/${name} to be Running and Ready`, { timeoutMs, intervalMs: 300 }, async () => {
+    const pod = await kube.core.readNamespacedPod({ namespace, name });
+    const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    if (pod.status?.phase === 'Running' && ready && pod.status.podIP) return pod;
+    const waiting = pod.status?.containerStatuses?.map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason).filter(Boolean);
+    throw new Error(`phase ${pod.status?.phase}${waiting?.length ? `, ${waiting.join(', ')}` : ''}`);
+  });
+}

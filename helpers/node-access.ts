@@ -1,0 +1,212 @@
+/**
+ * NodeAccess runs a shell command on a node and returns its output and exit
+ * code. Three real implementations behind one interface:
+ *  - ssh:  node-ssh to the node's InternalIP/ExternalIP, optionally through a
+ *          jump host (what the KEP planned and upstream never used);
+ *  - pod:  a privileged host-network, host-PID pod per node that nsenters the
+ *          mount namespace of PID 1, as upstream's host-exec pods do;
+ *  - none: no access; node assertions skip with the reason.
+ */
+import { Writable } from 'node:stream';
+import type * as k8s from '@kubernetes/client-node';
+import { NodeSSH } from 'node-ssh';
+import type { Config } from './config.ts';
+import { SuiteError, errorText } from './errors.ts';
+import { waitForPodRunning, type Kube } from './kube.ts';
+import type { Cleanup } from './cleanup.ts';
+import { createRunNamespace } from './namespaces.ts';
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface NodeAccess {
+  readonly kind: 'ssh' | 'pod' | 'none';
+  /** Why node checks cannot run, for kind 'none'. */
+  readonly unavailableReason?: string;
+  exec(node: string, command: string): Promise<ExecResult>;
+  close(): Promise<void>;
+}
+
+export function nodeAddress(node: k8s.V1Node, type: string): string | undefined {
+  return node.status?.addresses?.find((a) => a.type === type)?.address;
+}
+
+/** Runs `command` on every node at once; results keyed by node name. */
+export async function execOnNodes(access: NodeAccess, nodes: string[], command: string): Promise<Map<string, ExecResult>> {
+  const results = await Promise.all(nodes.map(async (n) => [n, await access.exec(n, command)] as const));
+  return new Map(results);
+}
+
+export class NoNodeAccess implements NodeAccess {
+  readonly kind = 'none';
+  constructor(readonly unavailableReason: string) {}
+  exec(): Promise<ExecResult> {
+    return Promise.reject(new Error(`no node access: ${this.unavailableReason}`));
+  }
+  async close(): Promise<void> {}
+}
+
+export class SshNodeAccess implements NodeAccess {
+  readonly kind = 'ssh';
+  private readonly connections = new Map<string, Promise<NodeSSH>>();
+  private jump?: Promise<NodeSSH>;
+
+  constructor(
+    private readonly config: Pick<Config, 'sshUser' | 'sshKey' | 'sshPort' | 'sshJumpHost' | 'sshAddressType'>,
+    private readonly addresses: Map<string, string>,
+  ) {}
+
+  private connect(node: string): Promise<NodeSSH> {
+    let conn = this.connections.get(node);
+    if (!conn) {
+      conn = this.open(node);
+      this.connections.set(node, conn);
+    }
+    return conn;
+  }
+
+  private async open(node: string): Promise<NodeSSH> {
+    const host = this.addresses.get(node);
+    if (!host) throw new SuiteError(`node ${node} has no ${this.config.sshAddressType} address to SSH to`, 'choose another --ssh-address-type');
+    const base = { username: this.config.sshUser, privateKeyPath: this.config.sshKey, readyTimeout: 10_000 };
+    const ssh = new NodeSSH();
+    try {
+      if (this.config.sshJumpHost) {
+        const jump = await this.openJump();
+        const sock = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
+          jump.connection!.forwardOut('127.0.0.1', 0, host, this.config.sshPort, (err, stream) => (err ? reject(err) : resolve(stream))),
+        );
+        await ssh.connect({ ...base, sock: sock as never });
+      } else {
+        await ssh.connect({ ...base, host, port: this.config.sshPort });
+      }
+    } catch (err) {
+      throw sshError(`${this.config.sshUser}@${host}:${this.config.sshPort} (node ${node})`, err);
+    }
+    return ssh;
+  }
+
+  private openJump(): Promise<NodeSSH> {
+    if (!this.jump) {
+      const m = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(this.config.sshJumpHost!);
+      if (!m) throw new SuiteError(`invalid --ssh-jump-host "${this.config.sshJumpHost}"`, 'use user@host[:port]');
+      const ssh = new NodeSSH();
+      const target = { host: m[2], port: Number(m[3] ?? 22), username: m[1] ?? this.config.sshUser };
+      this.jump = ssh
+        .connect({ ...target, privateKeyPath: this.config.sshKey, readyTimeout: 10_000 })
+        .catch((err: unknown) => {
+          throw sshError(`jump host ${target.username}@${target.host}:${target.port}`, err);
+        });
+    }
+    return this.jump;
+  }
+
+  async exec(node: string, command: string): Promise<ExecResult> {
+    const ssh = await this.connect(node);
+    const r = await ssh.execCommand(command);
+    return { stdout: r.stdout, stderr: r.stderr, code: r.code ?? -1 };
+  }
+
+  async close(): Promise<void> {
+    for (const conn of this.connections.values()) (await conn.catch(() => undefined))?.dispose();
+    (await this.jump?.catch(() => undefined))?.dispose();
+  }
+}
+
+function sshError(target: string, err: unknown): SuiteError {
+  const text = errorText(err);
+  if (/authentication/i.test(text)) return new SuiteError(`SSH authentication to ${target} failed`, 'check --ssh-user and --ssh-key, or use --node-access pod');
+  return new SuiteError(`cannot SSH to ${target}: ${text.split('\n')[0]}`, 'check the node is reachable on that address and port, or use --node-access pod');
+}
+
+/** Privileged host-exec pods, one per node, created on first use. */
+export class PodNodeAccess implements NodeAccess {
+  readonly kind = 'pod';
+  private namespace?: Promise<string>;
+  private readonly pods = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly kube: Kube,
+    private readonly image: string,
+    private readonly runId: string,
+    private readonly cleanup: Cleanup,
+    private readonly timeoutMs: number,
+  ) {}
+
+  private pod(node: string): Promise<string> {
+    let pod = this.pods.get(node);
+    if (!pod) {
+      pod = this.create(node);
+      this.pods.set(node, pod);
+    }
+    return pod;
+  }
+
+  private async create(node: string): Promise<string> {
+    this.namespace ??= createRunNamespace(this.kube, this.runId, 'hostexec', this.cleanup, { privileged: true });
+    const namespace = await this.namespace;
+    const name = `hostexec-${node}`.slice(0, 63).replace(/[^a-z0-9-]/g, '-').replace(/-+$/, '');
+    await this.kube.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name, labels: { 'sctp-e2e.io/role': 'hostexec' } },
+        spec: {
+          nodeName: node,
+          hostNetwork: true,
+          hostPID: true,
+          tolerations: [{ operator: 'Exists' }],
+          terminationGracePeriodSeconds: 0,
+          containers: [
+            {
+              name: 'hostexec',
+              image: this.image,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['sleep', '86400'],
+              securityContext: { privileged: true },
+            },
+          ],
+        },
+      },
+    });
+    await waitForPodRunning(this.kube, namespace, name, this.timeoutMs);
+    return name;
+  }
+
+  async exec(node: string, command: string): Promise<ExecResult> {
+    const name = await this.pod(node);
+    const namespace = await this.namespace!;
+    // Enter PID 1's mount namespace so the node's own binaries and files are
+    // used; the network namespace is already the node's (hostNetwork).
+    return podExec(this.kube, namespace, name, 'hostexec', ['nsenter', '--mount=/proc/1/ns/mnt', '--', 'sh', '-c', command]);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Runs a command in a container through the API and collects its output. */
+export async function podExec(kube: Kube, namespace: string, pod: string, container: string, command: string[]): Promise<ExecResult> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (s: string) => void) =>
+    new Writable({
+      write(chunk, _enc, done) {
+        append(chunk.toString());
+        done();
+      },
+    });
+  const status = await new Promise<k8s.V1Status>((resolve, reject) => {
+    kube.exec
+      .exec(namespace, pod, container, command, sink((s) => (stdout += s)), sink((s) => (stderr += s)), null, false, resolve)
+      .catch(reject);
+  });
+  let code = 0;
+  if (status.status !== 'Success') {
+    const exit = status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message;
+    code = exit ? Number(exit) : -1;
+    if (code === -1) stderr += status.message ?? '';
+  }
+  return { stdout, stderr, code };
+}

@@ -1,0 +1,99 @@
+/**
+ * `sctpIt` is how every conformance test is declared. Around the test body it
+ * composes the steps each test needs, the way e2e-framework composes setup
+ * and teardown: report labels, a cleanup stack that runs whatever happens,
+ * and the module guard (the node's sctp.ko state before and after).
+ */
+import * as allure from 'allure-js-commons';
+import type { Context } from 'mocha';
+import { Cleanup } from './cleanup.ts';
+import { errorText } from './errors.ts';
+import { readModuleStates, moduleGuardVerdict } from './module-guard.ts';
+import { createRunNamespace } from './namespaces.ts';
+import { run, type RunContext } from './run-context.ts';
+
+export const TIER_BASIC = '[Feature:SCTP]';
+export const TIER_CONNECTIVITY = '[Feature:SCTPConnectivity]';
+
+export interface TestEnv {
+  ctx: RunContext;
+  cleanup: Cleanup;
+  /** A fresh namespace labelled with the run id, removed after the test. */
+  namespace(purpose: string, options?: { privileged?: boolean; labels?: Record<string, string> }): Promise<string>;
+  /** Text kept with the result: shown on failure and attached to the report. */
+  evidence(name: string, text: string): void;
+  parameter(name: string, value: string): void;
+  /** Ends the test as skipped: the cluster cannot be judged on this point. */
+  skip(reason: string): never;
+}
+
+export class SkipTest extends Error {}
+
+/** Skip reasons by full test title, for the run's closing report. */
+export const skipReasons = new Map<string, string>();
+
+export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promise<void>): void {
+  it(title, async function (this: Context) {
+    const ctx = run();
+    const fullTitle = this.test!.fullTitle();
+    const tier = fullTitle.includes(TIER_CONNECTIVITY) ? 'SCTPConnectivity' : 'SCTP';
+    await allure.epic('KEP-614 SCTP support');
+    await allure.feature(`[Feature:${tier}]`);
+    await allure.story(story);
+    await allure.parameter('agent', ctx.agent.kind);
+    await allure.parameter('node access', ctx.access.kind);
+
+    const cleanup = new Cleanup();
+    const evidence: Array<[string, string]> = [];
+    const env: TestEnv = {
+      ctx,
+      cleanup,
+      namespace: (purpose, options) => createRunNamespace(ctx.kube, ctx.config.runId, purpose, cleanup, options),
+      evidence: (name, text) => void evidence.push([name, text]),
+      parameter: (name, value) => void allure.parameter(name, value),
+      skip: (reason) => {
+        throw new SkipTest(reason);
+      },
+    };
+
+    // The guard holds for the basic tier always, and for any test run with
+    // the userspace agent: userspace SCTP works only while sctp.ko is out.
+    const guarded = tier === 'SCTP' || ctx.agent.kind === 'usrsctp';
+    const before = guarded ? await readModuleStates(ctx) : undefined;
+
+    let failure: unknown;
+    try {
+      await body(env);
+    } catch (err) {
+      failure = err;
+    } finally {
+      const leftovers = await cleanup.run();
+      if (leftovers.length) evidence.push(['cleanup problems', leftovers.join('\n')]);
+    }
+    if (before) {
+      const after = await readModuleStates(ctx);
+      const verdict = moduleGuardVerdict(before, after);
+      evidence.push(['sctp module state per node (before → after)', verdict.table]);
+      if (verdict.loadedByTest.length && !failure) {
+        failure = new Error(`sctp.ko was loaded during this test on ${verdict.loadedByTest.join(', ')} (it was not loaded before)`);
+      }
+    }
+    for (const [name, text] of evidence) await allure.attachment(name, text, 'text/plain');
+
+    if (failure instanceof SkipTest) {
+      skipReasons.set(fullTitle, failure.message);
+      (this.test as { skipReason?: string }).skipReason = failure.message;
+      await allure.description(`Skipped: ${failure.message}`);
+      this.skip();
+    }
+    if (failure) {
+      // The evidence goes into the failure message too: the JUnit body and
+      // the console are often all a CI user sees.
+      const shown = evidence.filter(([name]) => !name.startsWith('sctp module state')).map(([name, text]) => `--- ${name}\n${text}`);
+      const message = errorText(failure) + (shown.length ? `\n${shown.join('\n')}` : '');
+      const err = new Error(message);
+      err.stack = message; // the stack of a verdict is noise
+      throw err;
+    }
+  });
+}
