@@ -1,0 +1,174 @@
+/**
+ * The local cluster (issue: `sctp-e2e cluster up | down | status | env`):
+ * it is real Kubernetes that runs pods from local images, programs SCTP
+ * Service and hostPort rules, enforces NetworkPolicy, serves exec, logs, DNS
+ * and SSH; and `down` leaves the host as it found it.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { expect } from 'chai';
+import { execa } from 'execa';
+import { poll } from '../../helpers/poll.ts';
+import { cluster, clusterEnv, clusterUp, inNode, kubectl, NETNS, NODE_IP, STATE_DIR } from './local-cluster.ts';
+
+const NS = 'cluster-selftest';
+
+async function applyYaml(yaml: string): Promise<void> {
+  const r = await execa('sh', ['-c', `"$KUBECTL" --kubeconfig "$KC" apply -f -`], {
+    input: yaml,
+    env: { KUBECTL: `${process.env.HOME ?? '/root'}/.cache/sctp-e2e/bin/kubectl`, KC: `${STATE_DIR}/kubeconfig.yaml` },
+    reject: false,
+    all: true,
+  });
+  if (r.exitCode !== 0) throw new Error(r.all);
+}
+
+const agentPod = (name: string, args: string[], extra = '') => `
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${NS}, labels: {app: ${name}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: agent
+    image: localhost/sctp-e2e/agent:0.1.0
+    imagePullPolicy: Never
+    args: ${JSON.stringify(args)}
+${extra}`;
+
+async function probe(from: string, protocol: string, host: string, port: number): Promise<string> {
+  const r = await execa(`${process.env.HOME ?? '/root'}/.cache/sctp-e2e/bin/kubectl`, ['--kubeconfig', `${STATE_DIR}/kubeconfig.yaml`, '-n', NS, 'exec', from, '--', '/bin/agent', 'probe', '--protocol', protocol, '--host', host, '--port', String(port), '--timeout-ms', '1500'], { reject: false });
+  return JSON.parse(r.stdout || '{"result":"error"}').result;
+}
+
+/** What of ours could remain on the host after `down`. */
+async function leftovers(): Promise<string[]> {
+  const found: string[] = [];
+  const netns = (await execa('ip', ['netns', 'list'])).stdout;
+  if (/sctpe2e-node/.test(netns)) found.push(`network namespace: ${netns}`);
+  const links = (await execa('ip', ['-o', 'link'])).stdout.split('\n').filter((l) => /sctpe2e-(h|n)\d/.test(l));
+  found.push(...links.map((l) => `link: ${l}`));
+  const routes = (await execa('ip', ['route'])).stdout.split('\n').filter((l) => l.startsWith('198.18.') || l.startsWith('198.19.'));
+  found.push(...routes.map((r) => `route: ${r}`));
+  const mounts = (await execa('cat', ['/proc/self/mountinfo'])).stdout.split('\n').filter((l) => /\/run\/sctpe2e|sctpe2e-node|\/var\/lib\/sctp-e2e/.test(l));
+  found.push(...mounts.map((m) => `mount: ${m}`));
+  const procs = (await execa('ps', ['-eo', 'pid,stat,args'])).stdout
+    .split('\n')
+    .filter((l) => /sctp-e2e\/(cluster|bin)|sctp-e2e\.sock|containerd-shim/.test(l) && !/ Z/.test(l));
+  found.push(...procs.map((p) => `process: ${p.trim()}`));
+  for (const c of readdirSync('/sys/fs/cgroup')) if (existsSync(`/sys/fs/cgroup/${c}/sctp-e2e`)) found.push(`cgroup: ${c}/sctp-e2e`);
+  if (existsSync(STATE_DIR)) found.push(`state dir: ${STATE_DIR}`);
+  // iptables chains and ipsets live in the node's namespace and go with it;
+  // the host's own tables must hold nothing of ours.
+  const hostRules = (await execa('sh', ['-c', 'iptables-save 2>/dev/null; ipset list -n 2>/dev/null'])).stdout.split('\n').filter((l) => /KUBE-|CNI-|kube-router|sctp-e2e/i.test(l));
+  found.push(...hostRules.map((r) => `host rule: ${r}`));
+  return found;
+}
+
+describe('local cluster', function () {
+  before(async function () {
+    this.timeout(3_600_000); // a cold first build on a fresh machine
+    await clusterUp();
+    await kubectl('delete', 'namespace', NS, '--ignore-not-found', '--wait=true');
+    await kubectl('create', 'namespace', NS);
+  });
+  after(async () => {
+    await kubectl('delete', 'namespace', NS, '--ignore-not-found', '--wait=false').catch(() => '');
+  });
+
+  it('has a Ready node and every component running', async () => {
+    const ready = await kubectl('get', 'node', 'sctp-e2e-node1', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}');
+    expect(ready).to.equal('True');
+    const status = await cluster('status');
+    expect(status.code, status.output).to.equal(0);
+    expect(status.output).to.not.include('stopped');
+  });
+
+  it('runs pods from locally imported images, with exec and logs', async () => {
+    await applyYaml(agentPod('server', ['--tcp', '80', '--udp', '80'], '    ports: [{containerPort: 80, protocol: SCTP, hostPort: 30180}]'));
+    await applyYaml(agentPod('client', []));
+    await kubectl('-n', NS, 'wait', '--for=condition=Ready', 'pod/server', 'pod/client', '--timeout=90s');
+    const out = await kubectl('-n', NS, 'exec', 'server', '--', '/bin/agent', 'version');
+    expect(out).to.match(/^sctp-e2e agent/);
+    expect(await kubectl('-n', NS, 'logs', 'server')).to.include('ready name=server');
+  });
+
+  it('gives an SCTP ClusterIP Service an EndpointSlice and kube-proxy -p sctp rules', async () => {
+    await applyYaml(`
+apiVersion: v1
+kind: Service
+metadata: {name: sctp-svc, namespace: ${NS}}
+spec:
+  selector: {app: server}
+  ports: [{port: 7777, targetPort: 80, protocol: SCTP}]`);
+    const slice = await poll('an SCTP EndpointSlice', { timeoutMs: 30_000 }, async () => {
+      const ports = await kubectl('-n', NS, 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=sctp-svc', '-o', 'jsonpath={.items[*].ports[*].protocol}:{.items[*].ports[*].port}');
+      if (ports === 'SCTP:80') return ports;
+      throw new Error(ports);
+    });
+    expect(slice).to.equal('SCTP:80');
+    const ip = await kubectl('-n', NS, 'get', 'svc', 'sctp-svc', '-o', 'jsonpath={.spec.clusterIP}');
+    const rule = await poll('kube-proxy SCTP rule', { timeoutMs: 30_000 }, async () => {
+      const rules = (await inNode('iptables-save -t nat')).split('\n').filter((l) => l.includes(`-d ${ip}/32 -p sctp`));
+      if (rules.length) return rules[0];
+      throw new Error('no rule yet');
+    });
+    expect(rule).to.include('--dport 7777');
+  });
+
+  it('gives an SCTP hostPort a portmap DNAT rule for sctp', async () => {
+    const podIP = await kubectl('-n', NS, 'get', 'pod', 'server', '-o', 'jsonpath={.status.podIP}');
+    const nat = await inNode('iptables-save -t nat');
+    expect(nat).to.include('-A CNI-HOSTPORT-DNAT -p sctp');
+    expect(nat).to.include(`-p sctp -m sctp --dport 30180 -j DNAT --to-destination ${podIP}:80`);
+  });
+
+  it('enforces a NetworkPolicy: TCP that flowed is blocked once denied', async () => {
+    const podIP = await kubectl('-n', NS, 'get', 'pod', 'server', '-o', 'jsonpath={.status.podIP}');
+    expect(await probe('client', 'tcp', podIP, 80), 'TCP flows before the policy').to.equal('connected');
+    await applyYaml(`
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all-ingress, namespace: ${NS}}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  policyTypes: [Ingress]`);
+    const blocked = await poll('TCP to be blocked', { timeoutMs: 30_000, intervalMs: 500 }, async () => {
+      const r = await probe('client', 'tcp', podIP, 80);
+      if (r !== 'connected') return r;
+      throw new Error(r);
+    });
+    expect(blocked).to.be.oneOf(['refused', 'timeout']);
+    await kubectl('-n', NS, 'delete', 'networkpolicy', 'deny-all-ingress');
+  });
+
+  it('resolves kubernetes.default.svc.cluster.local from a pod', async () => {
+    const out = await kubectl('-n', NS, 'exec', 'client', '--', 'nslookup', 'kubernetes.default.svc.cluster.local');
+    const svcIP = await kubectl('get', 'svc', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.clusterIP}');
+    expect(out).to.include(svcIP);
+  });
+
+  it('accepts SSH with the generated key on the node address', async () => {
+    const env = clusterEnv();
+    const r = await execa('ssh', ['-i', env.SCTP_E2E_SSH_KEY, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', `root@${NODE_IP}`, 'ip -o addr show dev cni0'], { reject: false });
+    expect(r.exitCode, r.stderr).to.equal(0);
+    expect(r.stdout).to.include('198.19.0.1');
+  });
+
+  it('keeps the node off the host uplink: no default route in the node', async () => {
+    expect(await inNode('ip route show default')).to.equal('');
+    expect(await inNode('iptables-save -t nat | grep -c -- "-o eth0" || true')).to.equal('0');
+  });
+
+  it('survives up twice, and down leaves nothing of ours; up works again', async function () {
+    this.timeout(600_000);
+    const again = await cluster('up');
+    expect(again.code, again.output).to.equal(0);
+    const down = await cluster('down');
+    expect(down.code, down.output).to.equal(0);
+    const left = await leftovers();
+    expect(left, left.join("\n")).to.deep.equal([]);
+    expect((await execa('ip', ['netns', 'list'])).stdout).to.not.include(NETNS);
+    const up = await cluster('up');
+    expect(up.code, up.output).to.equal(0);
+  });
+});

@@ -1,0 +1,133 @@
+/**
+ * The fault harness: each row breaks the local cluster the way a test guards
+ * against, runs the suite, and checks that exactly the tests that must fail
+ * fail (with a message naming what is missing) while the others still pass;
+ * then repairs the cluster and checks they pass again. A conformance test
+ * that no row can make fail is a test that cannot fail.
+ */
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { clusterUp, sctpE2e, STATE_DIR, type CliRun } from './local-cluster.ts';
+
+interface Fault {
+  name: string;
+  apply(): Promise<void>;
+  undo(): Promise<void>;
+  /** Title fragments of the tests that must fail, and what their message must say. */
+  mustFail: Array<{ title: string; message: RegExp }>;
+  /** Title fragments of tests that must still pass under the fault. */
+  mustPass: string[];
+  /** --focus for the run: the tests the row is about, plus controls. */
+  focus: string;
+}
+
+async function stopComponent(name: string): Promise<void> {
+  const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${name}.pid`), 'utf8'));
+  process.kill(pid, 'SIGKILL');
+  // Wait until it is gone, so nothing it would still do blurs the row.
+  for (let i = 0; i < 50; i++) {
+    try {
+      process.kill(pid, 0);
+      await new Promise((r) => setTimeout(r, 100));
+    } catch {
+      return;
+    }
+  }
+}
+
+const CNI_CONF = join(STATE_DIR, 'cni', 'net.d', '10-sctp-e2e.conflist');
+
+const FAULTS: Fault[] = [
+  {
+    name: 'kube-proxy stopped before the Service exists',
+    apply: () => stopComponent('kube-proxy'),
+    undo: clusterUp,
+    focus: 'node rules',
+    mustFail: [
+      { title: 'ClusterIP rules on every node', message: /no .*rule .*SCTP/i },
+      { title: 'NodePort rules on every node', message: /no .*rule .*SCTP/i },
+      { title: 'externalIP rules on every node', message: /no .*rule .*SCTP/i },
+      { title: 'TCP, UDP and SCTP on the same port', message: /no .*rule/i },
+    ],
+    mustPass: ['their node has a DNAT rule for them'],
+  },
+  {
+    name: 'portmap removed from the CNI chain',
+    apply: async () => {
+      copyFileSync(CNI_CONF, `${CNI_CONF}.orig`);
+      const conf = JSON.parse(readFileSync(CNI_CONF, 'utf8'));
+      conf.plugins = conf.plugins.filter((p: { type: string }) => p.type !== 'portmap');
+      writeFileSync(CNI_CONF, JSON.stringify(conf, null, 2));
+      await new Promise((r) => setTimeout(r, 2000)); // containerd reloads CNI config on change
+    },
+    undo: async () => {
+      copyFileSync(`${CNI_CONF}.orig`, CNI_CONF);
+      await new Promise((r) => setTimeout(r, 2000));
+    },
+    focus: 'node rules',
+    mustFail: [{ title: 'their node has a DNAT rule for them', message: /no .*rule .*hostPort/i }],
+    mustPass: ['ClusterIP rules on every node', 'NodePort rules on every node'],
+  },
+  {
+    name: 'kube-router stopped before the policy exists',
+    apply: () => stopComponent('netpol'),
+    undo: clusterUp,
+    focus: 'NetworkPolic',
+    mustFail: [{ title: 'does not allow TCP or UDP traffic', message: /let TCP and UDP through/ }],
+    mustPass: ['NetworkPolicies can declare SCTP ports for ingress and egress'],
+  },
+];
+
+function verdictOf(run: CliRun, fragment: string): string {
+  const entries = [...run.verdicts].filter(([title]) => title.includes(fragment));
+  if (entries.length !== 1) return `not run (${entries.length} tests match "${fragment}")`;
+  return entries[0][1];
+}
+
+function failureText(run: CliRun, fragment: string): string {
+  // The progress reporter prints each failure in full after the run.
+  const at = run.stdout.split(/\n(?=\d+\) )/).find((block) => /^\d+\) /.test(block) && block.includes(fragment));
+  return at ?? '';
+}
+
+const table: string[] = [];
+
+describe('fault harness [Feature:SCTP]', function () {
+  this.timeout(600_000);
+  before(clusterUp);
+  after(() => {
+    process.stdout.write(`\nfault harness (fault | test | must | observed)\n${table.join('\n')}\n\n`);
+  });
+
+  for (const fault of FAULTS) {
+    it(`${fault.name}: exactly the guarding tests fail, and pass again once repaired`, async () => {
+      await fault.apply();
+      let broken: CliRun;
+      try {
+        broken = await sctpE2e(['run', '--focus', fault.focus, '--report-dir', `/tmp/sctp-e2e-fault-${process.pid}`]);
+      } finally {
+        await fault.undo();
+      }
+      const repaired = await sctpE2e(['run', '--focus', fault.focus, '--report-dir', `/tmp/sctp-e2e-fault-${process.pid}`]);
+      const problems: string[] = [];
+      for (const f of fault.mustFail) {
+        const observed = verdictOf(broken, f.title);
+        table.push(`${fault.name} | ${f.title} | FAIL | ${observed}`);
+        if (observed !== 'FAIL') problems.push(`"${f.title}" must fail under the fault, was ${observed}`);
+        else if (!f.message.test(failureText(broken, f.title))) problems.push(`"${f.title}" failed without naming what is missing (${f.message}):\n${failureText(broken, f.title)}`);
+        const again = verdictOf(repaired, f.title);
+        table.push(`${fault.name} (repaired) | ${f.title} | ok | ${again}`);
+        if (again !== 'ok') problems.push(`"${f.title}" must pass once repaired, was ${again}`);
+      }
+      for (const title of fault.mustPass) {
+        const observed = verdictOf(broken, title);
+        table.push(`${fault.name} | ${title} | ok | ${observed}`);
+        if (observed !== 'ok') problems.push(`"${title}" must still pass under the fault, was ${observed}`);
+      }
+      expect(problems, `${problems.join('\n')}\n--- run under the fault:\n${broken.stdout.slice(-4000)}`).to.deep.equal([]);
+      expect(broken.code, 'exit code under the fault').to.equal(1);
+      expect(repaired.code, `exit code once repaired\n${repaired.stdout.slice(-3000)}${repaired.stderr}`).to.equal(0);
+    });
+  }
+});

@@ -1,0 +1,80 @@
+/**
+ * Shared by the integration tests: the local cluster's scripts, its files,
+ * and running the sctp-e2e CLI against it as a user would.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { ROOT } from '../../helpers/runner.ts';
+
+export const STATE_DIR = process.env.SCTP_E2E_STATE ?? '/var/lib/sctp-e2e/cluster';
+export const CACHE_BIN = join(process.env.SCTP_E2E_CACHE ?? join(process.env.HOME ?? '/root', '.cache/sctp-e2e'), 'bin');
+export const KUBECONFIG = join(STATE_DIR, 'kubeconfig.yaml');
+export const NETNS = 'sctpe2e-node1';
+export const NODE_IP = '198.18.0.2';
+
+export async function cluster(action: 'up' | 'down' | 'status'): Promise<{ code: number; output: string; seconds: number }> {
+  const started = Date.now();
+  const r = await execa('bash', [join(ROOT, 'cluster', `${action}.sh`)], { reject: false, all: true });
+  return { code: r.exitCode ?? -1, output: r.all ?? '', seconds: (Date.now() - started) / 1000 };
+}
+
+export async function clusterUp(): Promise<void> {
+  const r = await cluster('up');
+  if (r.code !== 0) throw new Error(`cluster up failed (exit ${r.code}):\n${r.output.split('\n').slice(-25).join('\n')}`);
+}
+
+export async function kubectl(...args: string[]): Promise<string> {
+  const r = await execa(join(CACHE_BIN, 'kubectl'), ['--kubeconfig', KUBECONFIG, ...args], { all: true, reject: false });
+  if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.all}`);
+  return r.stdout;
+}
+
+/** A command in the node's network namespace, as root on the node would run it. */
+export async function inNode(command: string): Promise<string> {
+  const r = await execa('ip', ['netns', 'exec', NETNS, 'sh', '-c', command], { reject: false, all: true });
+  return r.all ?? '';
+}
+
+export function clusterEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(join(STATE_DIR, 'env'), 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+export function clusterIsUp(): boolean {
+  return existsSync(join(STATE_DIR, 'env'));
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Verdict per test title, from the progress lines. */
+  verdicts: Map<string, 'ok' | 'FAIL' | 'skip'>;
+  summary?: { passed: number; failed: number; skipped: number };
+  seconds: number;
+}
+
+/** Runs bin/sctp-e2e with the given arguments; environment as given. */
+export async function sctpE2e(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+  const started = Date.now();
+  const r = await execa(join(ROOT, 'bin', 'sctp-e2e'), args, { reject: false, env: { SCTP_E2E_DEBUG: undefined, ...env }, extendEnv: true });
+  const verdicts = new Map<string, 'ok' | 'FAIL' | 'skip'>();
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(ok|FAIL|skip) +(.*) \(\d+\.\ds\) +\[/.exec(line);
+    if (m) verdicts.set(m[2], m[1] as 'ok' | 'FAIL' | 'skip');
+  }
+  const s = /^(\d+) passed, (\d+) failed, (\d+) skipped$/m.exec(r.stdout);
+  return {
+    code: r.exitCode ?? -1,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    verdicts,
+    summary: s ? { passed: Number(s[1]), failed: Number(s[2]), skipped: Number(s[3]) } : undefined,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
