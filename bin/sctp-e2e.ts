@@ -7,6 +7,8 @@
  *   sctp-e2e cleanup    remove namespaces left by crashed runs
  *   sctp-e2e cluster    up | down | status | env — the local cluster
  *   sctp-e2e local      cluster up, then run (the newcomer's one command)
+ *   sctp-e2e enable-sctp | disable-sctp --openshift [--pool worker]
+ *                       apply / remove the documented load-sctp-module MachineConfig
  *
  * Exit codes: 0 all passed, 1 a test failed, 2 the suite could not judge
  * (configuration, API or node access, infrastructure) with one line saying why.
@@ -20,19 +22,28 @@ import { SuiteError, errorText } from '../helpers/errors.ts';
 import { loadKubeConfig, makeKube, checkApi } from '../helpers/kube.ts';
 import { deleteNamespace, listRunNamespaces } from '../helpers/namespaces.ts';
 import { preflightTable } from '../helpers/preflight.ts';
+import { disableSctpCommand, enableSctpCommand, parseSctpCommandFlags, type RawSctpFlags } from '../helpers/openshift.ts';
 import { closeRun, openRun } from '../helpers/run-context.ts';
 import { listTitles, loadSuites, ROOT, runSuites } from '../helpers/runner.ts';
 
-const USAGE = `usage: sctp-e2e <run|preflight|list|cleanup|local|cluster up|down|status|env> [flags]
+const USAGE = `usage: sctp-e2e <run|preflight|list|cleanup|local|cluster up|down|status|env|enable-sctp|disable-sctp> [flags]
 
 flags (each also as SCTP_E2E_<NAME> and as a key of --config FILE):
   --config FILE              YAML or JSON file of settings
 ${SETTINGS.map((s) => `  --${flagName(s.name)}${s.kind === 'boolean' ? '' : ' VALUE'}`.padEnd(29) + `${s.help}${s.default !== undefined && s.kind !== 'boolean' ? ` (default ${s.default})` : ''}  [${envName(s.name)}]`).join('\n')}
   --run ID                   with cleanup: only that run's namespaces
+
+enable-sctp / disable-sctp (OpenShift, OKD: the load-sctp-module MachineConfig):
+  --openshift                required: enable SCTP the OpenShift way (MachineConfig)
+  --pool NAME                the MachineConfigPool (default worker)
+  --dry-run                  print the MachineConfig YAML (disable: what would be deleted); change nothing
+  --wait-timeout SECONDS     how long to wait for the pool to roll out (default 3600)
 `;
 
-function parse(argv: string[]): { command: string[]; flags: RawSettings; configFile?: string; runId?: string; help: boolean } {
+function parse(argv: string[]): { command: string[]; flags: RawSettings; configFile?: string; runId?: string; help: boolean; sctp: RawSctpFlags } {
   const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, run: { type: 'string' }, help: { type: 'boolean' } };
+  // enable-sctp / disable-sctp only; not settings, so not in SETTINGS.
+  Object.assign(options, { openshift: { type: 'boolean' }, pool: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'wait-timeout': { type: 'string' } });
   for (const s of SETTINGS) options[flagName(s.name)] = { type: s.kind === 'boolean' ? 'boolean' : 'string' };
   let parsed;
   try {
@@ -45,7 +56,13 @@ function parse(argv: string[]): { command: string[]; flags: RawSettings; configF
     const v = parsed.values[flagName(s.name)];
     if (v !== undefined) flags[s.name] = v as string | boolean;
   }
-  return { command: parsed.positionals, flags, configFile: parsed.values.config as string | undefined, runId: parsed.values.run as string | undefined, help: Boolean(parsed.values.help) };
+  const sctp: RawSctpFlags = {
+    openshift: parsed.values.openshift as boolean | undefined,
+    pool: parsed.values.pool as string | undefined,
+    dryRun: parsed.values['dry-run'] as boolean | undefined,
+    waitTimeout: parsed.values['wait-timeout'] as string | undefined,
+  };
+  return { command: parsed.positionals, flags, configFile: parsed.values.config as string | undefined, runId: parsed.values.run as string | undefined, help: Boolean(parsed.values.help), sctp };
 }
 
 function clusterScript(action: string): number {
@@ -73,12 +90,15 @@ async function runCommand(config: Config): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { command, flags, configFile, runId, help } = parse(argv);
+  const { command, flags, configFile, runId, help, sctp } = parse(argv);
   if (help || command.length === 0) {
     process.stdout.write(USAGE);
     return command.length === 0 && !help ? 2 : 0;
   }
   const [verb, ...rest] = command;
+  if (verb !== 'enable-sctp' && verb !== 'disable-sctp' && Object.values(sctp).some((v) => v !== undefined)) {
+    throw new SuiteError(`--openshift, --pool, --dry-run and --wait-timeout belong to enable-sctp and disable-sctp, not ${verb}`, 'see `sctp-e2e --help`');
+  }
   switch (verb) {
     case 'cluster':
       return clusterScript(rest[0]);
@@ -110,6 +130,10 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(namespaces.length ? `deleted ${namespaces.length} namespace(s): ${namespaces.join(' ')}\n` : 'nothing to clean up\n');
       return 0;
     }
+    case 'enable-sctp':
+      return enableSctpCommand(loadConfig({ flags, configFile }), parseSctpCommandFlags(verb, sctp));
+    case 'disable-sctp':
+      return disableSctpCommand(loadConfig({ flags, configFile }), parseSctpCommandFlags(verb, sctp));
     default:
       throw new SuiteError(`unknown command "${verb}"`, 'see `sctp-e2e --help`');
   }

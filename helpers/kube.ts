@@ -84,7 +84,7 @@ export function apiMessage(err: unknown): string {
 /** First contact with the API, turned into one clear line when it fails. */
 export async function checkApi(kube: Kube): Promise<string> {
   try {
-    const version = await new k8s.VersionApi(kube.kc).getCode();
+    const version = await kube.kc.makeApiClient(k8s.VersionApi).getCode();
     return version.gitVersion;
   } catch (err) {
     const status = apiStatus(err);

@@ -5,6 +5,7 @@
 import { DETECT_PROXY_MODE_COMMAND, parseProxyMode } from './dataplane/index.ts';
 import { MODULE_STATE_COMMAND, parseModuleState } from './module-state.ts';
 import { execOnNodes } from './node-access.ts';
+import { openShiftPreflightSection } from './openshift.ts';
 import { nodeNames, type RunContext } from './run-context.ts';
 
 /** CNI plugin types named in the node's CNI configuration, if readable. */
@@ -28,7 +29,7 @@ export async function preflightTable(ctx: RunContext): Promise<string> {
   const rows = [['NODE', 'ACCESS', 'KERNEL', 'SCTP MODULE', 'BLACKLISTED', 'LOAD AT BOOT', 'KUBE-PROXY', 'CNI']];
   if (ctx.access.kind === 'none') {
     for (const n of names) rows.push([n, 'none', '?', '?', '?', '?', '?', '?']);
-    return head + table(rows);
+    return head + table(rows) + (await openShiftPreflightSection(ctx));
   }
   const [modules, modes, cni] = await Promise.all([
     execOnNodes(ctx.access, names, MODULE_STATE_COMMAND),
@@ -48,5 +49,6 @@ export async function preflightTable(ctx: RunContext): Promise<string> {
       cni.get(n)!.stdout.trim() || 'unknown',
     ]);
   }
-  return head + table(rows);
+  // OpenShift only (empty elsewhere): SCTP per MachineConfigPool and node.
+  return head + table(rows) + (await openShiftPreflightSection(ctx));
 }

@@ -24,9 +24,14 @@ export interface RunContext {
   cleanup: Cleanup;
 }
 
-let current: RunContext | undefined;
+// Mocha may load the test files as CommonJS while the CLI is ESM, which gives
+// each its own copy of this module: the open run lives on globalThis so that
+// both copies see the same one.
+const RUN = Symbol.for('sctp-e2e.run');
+const holder = globalThis as { [RUN]?: RunContext };
 
 export function run(): RunContext {
+  const current = holder[RUN];
   if (!current) throw new Error('no run is open: tests must be started by `sctp-e2e run`');
   return current;
 }
@@ -76,8 +81,8 @@ export async function openRun(config: Config): Promise<RunContext> {
   const agent = makeAgent(config);
   const cleanup = new Cleanup();
   const access = await openNodeAccess(config, kube, nodes, agent, cleanup);
-  current = { config, kube, serverVersion, nodes, access, agent, cleanup };
-  return current;
+  holder[RUN] = { config, kube, serverVersion, nodes, access, agent, cleanup };
+  return holder[RUN];
 }
 
 async function openNodeAccess(config: Config, kube: Kube, nodes: k8s.V1Node[], agent: Agent, cleanup: Cleanup): Promise<NodeAccess> {
@@ -109,8 +114,8 @@ async function openNodeAccess(config: Config, kube: Kube, nodes: k8s.V1Node[], a
 
 /** Removes everything the run made; safe to call more than once. */
 export async function closeRun(): Promise<string[]> {
-  if (!current) return [];
-  const ctx = current;
+  const ctx = holder[RUN];
+  if (!ctx) return [];
   const failures = await ctx.cleanup.run();
   // Anything a test could not remove (Ctrl-C mid-test) is still labelled.
   try {
@@ -119,6 +124,6 @@ export async function closeRun(): Promise<string[]> {
     failures.push(`leftover namespaces: ${errorText(err)}`);
   }
   await ctx.access.close();
-  current = undefined;
+  holder[RUN] = undefined;
   return failures;
 }

@@ -29,9 +29,6 @@ export interface TestEnv {
 
 export class SkipTest extends Error {}
 
-/** Skip reasons by full test title, for the run's closing report. */
-export const skipReasons = new Map<string, string>();
-
 export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promise<void>): void {
   it(title, async function (this: Context) {
     const ctx = run();
@@ -81,7 +78,6 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
     for (const [name, text] of evidence) await allure.attachment(name, text, 'text/plain');
 
     if (failure instanceof SkipTest) {
-      skipReasons.set(fullTitle, failure.message);
       (this.test as { skipReason?: string }).skipReason = failure.message;
       await allure.description(`Skipped: ${failure.message}`);
       this.skip();

@@ -50,7 +50,7 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
     await waitForEndpoints(t, ns, 'backend', 1);
     for (const node of t.ctx.nodes) {
       const name = node.metadata!.name!;
-      await expectNodeRule(t, name, { kind: 'nodePort', nodeAddress: nodeAddress(node, 'InternalIP'), port: nodePort, protocol: 'SCTP' }, `${p.status!.podIP}:8080`);
+      await expectNodeRule(t, name, { kind: 'nodePort', nodeAddress: nodeAddress(node, 'InternalIP')!, port: nodePort, protocol: 'SCTP' }, `${p.status!.podIP}:8080`);
     }
   });
 
