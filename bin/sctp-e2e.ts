@@ -17,12 +17,25 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { flagName, loadConfig, LOCAL_CLUSTER_ENV, SETTINGS, envName, type Config, type RawSettings } from '../helpers/config.ts';
+import {
+  flagName,
+  loadConfig,
+  LOCAL_CLUSTER_ENV,
+  SETTINGS,
+  envName,
+  type Config,
+  type RawSettings,
+} from '../helpers/config.ts';
 import { SuiteError, errorText } from '../helpers/errors.ts';
 import { loadKubeConfig, makeKube, checkApi } from '../helpers/kube.ts';
 import { deleteNamespace, listRunNamespaces } from '../helpers/namespaces.ts';
 import { preflightTable } from '../helpers/preflight.ts';
-import { disableSctpCommand, enableSctpCommand, parseSctpCommandFlags, type RawSctpFlags } from '../helpers/openshift.ts';
+import {
+  disableSctpCommand,
+  enableSctpCommand,
+  parseSctpCommandFlags,
+  type RawSctpFlags,
+} from '../helpers/openshift.ts';
 import { closeRun, openRun } from '../helpers/run-context.ts';
 import { listTitles, loadSuites, ROOT, runSuites } from '../helpers/runner.ts';
 
@@ -40,10 +53,26 @@ enable-sctp / disable-sctp (OpenShift, OKD: the load-sctp-module MachineConfig):
   --wait-timeout SECONDS     how long to wait for the pool to roll out (default 3600)
 `;
 
-function parse(argv: string[]): { command: string[]; flags: RawSettings; configFile?: string; runId?: string; help: boolean; sctp: RawSctpFlags } {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, run: { type: 'string' }, help: { type: 'boolean' } };
+function parse(argv: string[]): {
+  command: string[];
+  flags: RawSettings;
+  configFile?: string;
+  runId?: string;
+  help: boolean;
+  sctp: RawSctpFlags;
+} {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    config: { type: 'string' },
+    run: { type: 'string' },
+    help: { type: 'boolean' },
+  };
   // enable-sctp / disable-sctp only; not settings, so not in SETTINGS.
-  Object.assign(options, { openshift: { type: 'boolean' }, pool: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'wait-timeout': { type: 'string' } });
+  Object.assign(options, {
+    openshift: { type: 'boolean' },
+    pool: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    'wait-timeout': { type: 'string' },
+  });
   for (const s of SETTINGS) options[flagName(s.name)] = { type: s.kind === 'boolean' ? 'boolean' : 'string' };
   let parsed;
   try {
@@ -62,18 +91,27 @@ function parse(argv: string[]): { command: string[]; flags: RawSettings; configF
     dryRun: parsed.values['dry-run'] as boolean | undefined,
     waitTimeout: parsed.values['wait-timeout'] as string | undefined,
   };
-  return { command: parsed.positionals, flags, configFile: parsed.values.config as string | undefined, runId: parsed.values.run as string | undefined, help: Boolean(parsed.values.help), sctp };
+  return {
+    command: parsed.positionals,
+    flags,
+    configFile: parsed.values.config as string | undefined,
+    runId: parsed.values.run as string | undefined,
+    help: Boolean(parsed.values.help),
+    sctp,
+  };
 }
 
 function clusterScript(action: string): number {
   const scripts: Record<string, string> = { up: 'up.sh', down: 'down.sh', status: 'status.sh' };
   if (action === 'env') {
-    if (!existsSync(LOCAL_CLUSTER_ENV)) throw new SuiteError('the local cluster is not up (no env file)', 'run `sctp-e2e cluster up`');
+    if (!existsSync(LOCAL_CLUSTER_ENV))
+      throw new SuiteError('the local cluster is not up (no env file)', 'run `sctp-e2e cluster up`');
     process.stdout.write(readFileSync(LOCAL_CLUSTER_ENV, 'utf8'));
     return 0;
   }
   const script = scripts[action];
-  if (!script) throw new SuiteError(`unknown cluster action "${action ?? ''}"`, 'use up, down, status or env');
+  if (!script)
+    throw new SuiteError(`unknown cluster action "${action ?? ''}"`, 'use up, down, status or env');
   return spawnSync('bash', [join(ROOT, 'cluster', script)], { stdio: 'inherit' }).status ?? 2;
 }
 
@@ -85,7 +123,11 @@ async function runCommand(config: Config): Promise<number> {
   const stats = await runSuites(config, config.reportDir);
   const leftovers = await closeRun();
   for (const l of leftovers) process.stderr.write(`sctp-e2e: cleanup: ${l}\n`);
-  if (stats.passes + stats.failures + stats.pending === 0) throw new SuiteError('no test matched the selection', 'check --focus/--skip (tags need escaping: "\\[Feature:SCTP\\]"; [Disruptive] tests need --disruptive)');
+  if (stats.passes + stats.failures + stats.pending === 0)
+    throw new SuiteError(
+      'no test matched the selection',
+      'check --focus/--skip (tags need escaping: "\\[Feature:SCTP\\]"; [Disruptive] tests need --disruptive)',
+    );
   return stats.failures > 0 ? 1 : 0;
 }
 
@@ -97,7 +139,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const [verb, ...rest] = command;
   if (verb !== 'enable-sctp' && verb !== 'disable-sctp' && Object.values(sctp).some((v) => v !== undefined)) {
-    throw new SuiteError(`--openshift, --pool, --dry-run and --wait-timeout belong to enable-sctp and disable-sctp, not ${verb}`, 'see `sctp-e2e --help`');
+    throw new SuiteError(
+      `--openshift, --pool, --dry-run and --wait-timeout belong to enable-sctp and disable-sctp, not ${verb}`,
+      'see `sctp-e2e --help`',
+    );
   }
   switch (verb) {
     case 'cluster':
@@ -127,7 +172,11 @@ async function main(argv: string[]): Promise<number> {
       await checkApi(kube);
       const namespaces = await listRunNamespaces(kube, runId);
       for (const ns of namespaces) await deleteNamespace(kube, ns);
-      process.stdout.write(namespaces.length ? `deleted ${namespaces.length} namespace(s): ${namespaces.join(' ')}\n` : 'nothing to clean up\n');
+      process.stdout.write(
+        namespaces.length
+          ? `deleted ${namespaces.length} namespace(s): ${namespaces.join(' ')}\n`
+          : 'nothing to clean up\n',
+      );
       return 0;
     }
     case 'enable-sctp':
@@ -157,7 +206,10 @@ main(process.argv.slice(2)).then(
   async (err: unknown) => {
     await closeRun().catch(() => []);
     if (err instanceof SuiteError) process.stderr.write(`${err.oneLine()}\n`);
-    else process.stderr.write(`sctp-e2e: internal error: ${errorText(err).split('\n')[0]}${process.env.SCTP_E2E_DEBUG ? `\n${(err as Error).stack}` : ' (set SCTP_E2E_DEBUG=1 for the stack)'}\n`);
+    else
+      process.stderr.write(
+        `sctp-e2e: internal error: ${errorText(err).split('\n')[0]}${process.env.SCTP_E2E_DEBUG ? `\n${(err as Error).stack}` : ' (set SCTP_E2E_DEBUG=1 for the stack)'}\n`,
+      );
     process.exit(2);
   },
 );

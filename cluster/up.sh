@@ -280,14 +280,10 @@ ctr_() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 start_node() {
   start containerd containerd --config "$STATE_DIR/containerd/config.toml"
   wait_for containerd 30 "its socket" ctr_ version
+  # Import every time: it takes a second, and a rebuilt image keeps its tag.
   local image
   for image in pause agent; do
-    local tarball=$IMAGE_DIR/$image.tar ref
-    ref=$(tar -xOf "$tarball" manifest.json | sed -E 's/.*"RepoTags":\["([^"]+)".*/\1/')
-    if ! ctr_ images check "name==$ref" 2>/dev/null | grep -q "$ref"; then
-      log "importing image $ref"
-      ctr_ images import --no-unpack "$tarball" >/dev/null
-    fi
+    ctr_ images import --no-unpack "$IMAGE_DIR/$image.tar" >/dev/null
   done
 
   start kubelet "$BIN_DIR/kubelet" --config="$STATE_DIR/kubelet/config.yaml" \

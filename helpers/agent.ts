@@ -43,7 +43,12 @@ export interface Agent {
    * never touches SCTP unless a probe asks for it.
    */
   client(name: string): k8s.V1Container;
-  probe(kube: Kube, from: { namespace: string; pod: string; container: string }, to: ProbeTarget, timeoutSeconds: number): Promise<ProbeResult>;
+  probe(
+    kube: Kube,
+    from: { namespace: string; pod: string; container: string },
+    to: ProbeTarget,
+    timeoutSeconds: number,
+  ): Promise<ProbeResult>;
 }
 
 const list = (ports?: number[]) => (ports && ports.length ? ports.join(',') : undefined);
@@ -54,7 +59,11 @@ export class UsrsctpAgent implements Agent {
 
   server(name: string, ports: ServePorts): k8s.V1Container {
     const args: string[] = [];
-    for (const [flag, value] of [['--tcp', list(ports.tcp)], ['--udp', list(ports.udp)], ['--sctp', list(ports.sctp)]] as const) {
+    for (const [flag, value] of [
+      ['--tcp', list(ports.tcp)],
+      ['--udp', list(ports.udp)],
+      ['--sctp', list(ports.sctp)],
+    ] as const) {
       if (value) args.push(flag, value);
     }
     return {
@@ -73,14 +82,31 @@ export class UsrsctpAgent implements Agent {
     return { name, image: this.image, imagePullPolicy: 'IfNotPresent', command: ['sleep', '86400'] };
   }
 
-  async probe(kube: Kube, from: { namespace: string; pod: string; container: string }, to: ProbeTarget, timeoutSeconds: number): Promise<ProbeResult> {
-    const command = ['/bin/agent', 'probe', '--protocol', to.protocol.toLowerCase(), '--host', to.host, '--port', String(to.port), '--timeout-ms', String(timeoutSeconds * 1000)];
+  async probe(
+    kube: Kube,
+    from: { namespace: string; pod: string; container: string },
+    to: ProbeTarget,
+    timeoutSeconds: number,
+  ): Promise<ProbeResult> {
+    const command = [
+      '/bin/agent',
+      'probe',
+      '--protocol',
+      to.protocol.toLowerCase(),
+      '--host',
+      to.host,
+      '--port',
+      String(to.port),
+      '--timeout-ms',
+      String(timeoutSeconds * 1000),
+    ];
     const r = await podExec(kube, from.namespace, from.pod, from.container, command);
     const raw = (r.stdout + r.stderr).trim();
     let result: ProbeResultKind = 'error';
     try {
       const parsed = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { result?: string };
-      if (parsed.result === 'connected' || parsed.result === 'refused' || parsed.result === 'timeout') result = parsed.result;
+      if (parsed.result === 'connected' || parsed.result === 'refused' || parsed.result === 'timeout')
+        result = parsed.result;
     } catch {
       /* not the agent's JSON line: an error, kept raw */
     }
@@ -107,9 +133,20 @@ export class AgnhostAgent implements Agent {
     return { name, image: this.image, imagePullPolicy: 'IfNotPresent', args: ['pause'] };
   }
 
-  async probe(kube: Kube, from: { namespace: string; pod: string; container: string }, to: ProbeTarget, timeoutSeconds: number): Promise<ProbeResult> {
+  async probe(
+    kube: Kube,
+    from: { namespace: string; pod: string; container: string },
+    to: ProbeTarget,
+    timeoutSeconds: number,
+  ): Promise<ProbeResult> {
     const hostPort = to.host.includes(':') ? `[${to.host}]:${to.port}` : `${to.host}:${to.port}`;
-    const command = ['/agnhost', 'connect', hostPort, `--timeout=${timeoutSeconds}s`, `--protocol=${to.protocol.toLowerCase()}`];
+    const command = [
+      '/agnhost',
+      'connect',
+      hostPort,
+      `--timeout=${timeoutSeconds}s`,
+      `--protocol=${to.protocol.toLowerCase()}`,
+    ];
     const r = await podExec(kube, from.namespace, from.pod, from.container, command);
     const raw = (r.stdout + r.stderr).trim();
     // agnhost connect: exit 0 on success, else stderr starts with TIMEOUT,
@@ -122,7 +159,9 @@ export class AgnhostAgent implements Agent {
   }
 }
 
-export function makeAgent(config: Pick<Config, 'agent' | 'agnhostImage' | 'agentImage' | 'localCluster'>): Agent {
+export function makeAgent(
+  config: Pick<Config, 'agent' | 'agnhostImage' | 'agentImage' | 'localCluster'>,
+): Agent {
   const kind = config.agent ?? (config.localCluster ? 'usrsctp' : 'agnhost');
   return kind === 'usrsctp' ? new UsrsctpAgent(config.agentImage) : new AgnhostAgent(config.agnhostImage);
 }

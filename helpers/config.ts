@@ -55,29 +55,77 @@ interface Setting {
 
 /** The settings users may give; derived values (runId) are not among them. */
 export const SETTINGS: readonly Setting[] = [
-  { name: 'kubeconfig', kind: 'string', help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else the local cluster)' },
+  {
+    name: 'kubeconfig',
+    kind: 'string',
+    help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else the local cluster)',
+  },
   { name: 'context', kind: 'string', help: 'kubeconfig context to use' },
   { name: 'focus', kind: 'string', help: 'run only tests whose full title matches this regex' },
   { name: 'skip', kind: 'string', help: 'skip tests whose full title matches this regex' },
-  { name: 'disruptive', kind: 'boolean', default: false, help: 'also run [Disruptive] tests (excluded by default)' },
-  { name: 'nodeAccess', kind: { oneOf: ['auto', 'ssh', 'pod', 'none'] }, default: 'auto', help: 'how to run commands on nodes: ssh, a privileged host-exec pod, none (node checks skip), auto (ssh if a key is set, else pod)' },
+  {
+    name: 'disruptive',
+    kind: 'boolean',
+    default: false,
+    help: 'also run [Disruptive] tests (excluded by default)',
+  },
+  {
+    name: 'nodeAccess',
+    kind: { oneOf: ['auto', 'ssh', 'pod', 'none'] },
+    default: 'auto',
+    help: 'how to run commands on nodes: ssh, a privileged host-exec pod, none (node checks skip), auto (ssh if a key is set, else pod)',
+  },
   { name: 'sshUser', kind: 'string', default: 'root', help: 'SSH user on the nodes' },
   { name: 'sshKey', kind: 'string', help: 'SSH private key file' },
   { name: 'sshPort', kind: 'number', default: 22, help: 'SSH port on the nodes' },
-  { name: 'sshAddressType', kind: { oneOf: ['InternalIP', 'ExternalIP'] }, default: 'InternalIP', help: 'which node address to SSH to' },
+  {
+    name: 'sshAddressType',
+    kind: { oneOf: ['InternalIP', 'ExternalIP'] },
+    default: 'InternalIP',
+    help: 'which node address to SSH to',
+  },
   { name: 'sshJumpHost', kind: 'string', help: 'SSH jump host, user@host[:port], same key' },
-  { name: 'agent', kind: { oneOf: ['agnhost', 'usrsctp'] }, help: 'test agent: agnhost (kernel SCTP, default on real clusters) or usrsctp (userspace SCTP, default on the local cluster)' },
-  { name: 'agnhostImage', kind: 'string', default: 'registry.k8s.io/e2e-test-images/agnhost:2.53', help: 'agnhost image (override for a mirrored registry)' },
-  { name: 'agentImage', kind: 'string', default: 'localhost/sctp-e2e/agent:0.1.0', help: 'usrsctp agent image (push images/agent to your registry and name it here)' },
-  { name: 'hostExecImage', kind: 'string', help: 'image of the privileged host-exec pod (needs nsenter; default: the agent image)' },
-  { name: 'reportDir', kind: 'string', default: 'reports', help: 'where allure-results/, junit.xml and the summary go' },
+  {
+    name: 'agent',
+    kind: { oneOf: ['agnhost', 'usrsctp'] },
+    help: 'test agent: agnhost (kernel SCTP, default on real clusters) or usrsctp (userspace SCTP, default on the local cluster)',
+  },
+  {
+    name: 'agnhostImage',
+    kind: 'string',
+    default: 'registry.k8s.io/e2e-test-images/agnhost:2.53',
+    help: 'agnhost image (override for a mirrored registry)',
+  },
+  {
+    name: 'agentImage',
+    kind: 'string',
+    default: 'localhost/sctp-e2e/agent:0.1.0',
+    help: 'usrsctp agent image (push images/agent to your registry and name it here)',
+  },
+  {
+    name: 'hostExecImage',
+    kind: 'string',
+    help: 'image of the privileged host-exec pod (needs nsenter; default: the agent image)',
+  },
+  {
+    name: 'reportDir',
+    kind: 'string',
+    default: 'reports',
+    help: 'where allure-results/, junit.xml and the summary go',
+  },
   { name: 'podTimeout', kind: 'number', default: 120, help: 'seconds to wait for a pod to run' },
-  { name: 'ruleTimeout', kind: 'number', default: 30, help: 'seconds to wait for node rules to appear or go' },
+  {
+    name: 'ruleTimeout',
+    kind: 'number',
+    default: 30,
+    help: 'seconds to wait for node rules to appear or go',
+  },
   { name: 'probeTimeout', kind: 'number', default: 3, help: 'seconds one probe may take' },
 ];
 
 export const flagName = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-export const envName = (name: string): string => `SCTP_E2E_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+export const envName = (name: string): string =>
+  `SCTP_E2E_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 
 export type RawSettings = Partial<Record<keyof Config, string | number | boolean>>;
 
@@ -93,7 +141,11 @@ function coerce(setting: Setting, raw: string | number | boolean, source: string
   }
   if (kind === 'number') {
     const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0) throw new SuiteError(`invalid ${where}: "${raw}" is not a positive number`, `give ${setting.name} as a number`);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new SuiteError(
+        `invalid ${where}: "${raw}" is not a positive number`,
+        `give ${setting.name} as a number`,
+      );
     return n;
   }
   const value = String(raw);
@@ -123,14 +175,24 @@ function fromFile(path: string): RawSettings {
   try {
     data = parseYaml(text);
   } catch (err) {
-    throw new SuiteError(`config file ${path} is not valid YAML/JSON (${(err as Error).message.split('\n')[0]})`, 'fix its syntax');
+    throw new SuiteError(
+      `config file ${path} is not valid YAML/JSON (${(err as Error).message.split('\n')[0]})`,
+      'fix its syntax',
+    );
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new SuiteError(`config file ${path} must be a mapping of setting: value`, 'see the README for the keys');
+    throw new SuiteError(
+      `config file ${path} must be a mapping of setting: value`,
+      'see the README for the keys',
+    );
   }
   const known = new Set(SETTINGS.map((s) => s.name as string));
   for (const key of Object.keys(data)) {
-    if (!known.has(key)) throw new SuiteError(`unknown setting "${key}" in config file ${path}`, `known settings: ${[...known].join(', ')}`);
+    if (!known.has(key))
+      throw new SuiteError(
+        `unknown setting "${key}" in config file ${path}`,
+        `known settings: ${[...known].join(', ')}`,
+      );
   }
   return data as RawSettings;
 }
@@ -185,7 +247,10 @@ export function loadConfig(input: LoadInput): Config {
       try {
         new RegExp(value);
       } catch {
-        throw new SuiteError(`invalid --${key} regex: ${value}`, 'escape brackets in tags, e.g. "\\[Feature:SCTP\\]"');
+        throw new SuiteError(
+          `invalid --${key} regex: ${value}`,
+          'escape brackets in tags, e.g. "\\[Feature:SCTP\\]"',
+        );
       }
     }
   }
@@ -193,7 +258,10 @@ export function loadConfig(input: LoadInput): Config {
     throw new SuiteError('--node-access ssh needs an SSH key', 'give --ssh-key FILE (or SCTP_E2E_SSH_KEY)');
   }
   if (typeof config.sshKey === 'string' && !existsSync(config.sshKey)) {
-    throw new SuiteError(`SSH key ${config.sshKey} does not exist`, 'give the path of a readable private key with --ssh-key');
+    throw new SuiteError(
+      `SSH key ${config.sshKey} does not exist`,
+      'give the path of a readable private key with --ssh-key',
+    );
   }
   config.localCluster = localCluster;
   config.runId = input.runId ?? newRunId();

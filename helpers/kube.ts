@@ -23,25 +23,44 @@ export function loadKubeConfig(config: Pick<Config, 'kubeconfig' | 'context'>): 
   const file = config.kubeconfig;
   try {
     if (file) {
-      if (!existsSync(file)) throw new SuiteError(`kubeconfig ${file} does not exist`, 'give a readable file with --kubeconfig');
+      if (!existsSync(file))
+        throw new SuiteError(`kubeconfig ${file} does not exist`, 'give a readable file with --kubeconfig');
       kc.loadFromFile(file);
     } else {
       kc.loadFromDefault();
     }
   } catch (err) {
     if (err instanceof SuiteError) throw err;
-    throw new SuiteError(`cannot load kubeconfig${file ? ` ${file}` : ''}: ${errorText(err).split('\n')[0]}`, 'check the file is a valid kubeconfig');
+    throw new SuiteError(
+      `cannot load kubeconfig${file ? ` ${file}` : ''}: ${errorText(err).split('\n')[0]}`,
+      'check the file is a valid kubeconfig',
+    );
   }
   if (config.context) {
     if (!kc.getContexts().some((c) => c.name === config.context)) {
-      throw new SuiteError(`context "${config.context}" is not in the kubeconfig`, `use one of: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}`);
+      throw new SuiteError(
+        `context "${config.context}" is not in the kubeconfig`,
+        `use one of: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || '(none)'
+        }`,
+      );
     }
     kc.setCurrentContext(config.context);
   }
   const cluster = kc.getCurrentCluster();
   // loadFromDefault() silently falls back to http://localhost:8080 when it
   // finds no configuration at all; that is never a cluster the user meant.
-  if (!cluster || (!file && !process.env.KUBECONFIG && cluster.server === 'http://localhost:8080' && kc.getContexts().length <= 1 && cluster.name === 'cluster')) {
+  if (
+    !cluster ||
+    (!file &&
+      !process.env.KUBECONFIG &&
+      cluster.server === 'http://localhost:8080' &&
+      kc.getContexts().length <= 1 &&
+      cluster.name === 'cluster')
+  ) {
     throw new SuiteError(
       'no kubeconfig found (the client would silently fall back to http://localhost:8080)',
       'give --kubeconfig, set KUBECONFIG, or start the local cluster with `sctp-e2e cluster up`',
@@ -88,20 +107,45 @@ export async function checkApi(kube: Kube): Promise<string> {
     return version.gitVersion;
   } catch (err) {
     const status = apiStatus(err);
-    if (status === 401) throw new SuiteError(`the API server at ${kube.server} rejected the credentials (401)`, 'check the kubeconfig user');
-    if (status === 403) throw new SuiteError(`the API server at ${kube.server} refused access (403)`, 'the kubeconfig user needs RBAC to read /version');
+    if (status === 401)
+      throw new SuiteError(
+        `the API server at ${kube.server} rejected the credentials (401)`,
+        'check the kubeconfig user',
+      );
+    if (status === 403)
+      throw new SuiteError(
+        `the API server at ${kube.server} refused access (403)`,
+        'the kubeconfig user needs RBAC to read /version',
+      );
     const text = errorText(err);
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (/(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|certificate|self.signed)/i.exec(text)?.[0] ?? text.split('\n')[0]);
-    throw new SuiteError(`cannot reach the API server at ${kube.server}: ${cause}`, 'check the cluster is up and the kubeconfig points at it');
+    const cause =
+      (err as { cause?: { code?: string } }).cause?.code ??
+      /(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|certificate|self.signed)/i.exec(text)?.[0] ??
+      text.split('\n')[0];
+    throw new SuiteError(
+      `cannot reach the API server at ${kube.server}: ${cause}`,
+      'check the cluster is up and the kubeconfig points at it',
+    );
   }
 }
 
-export async function waitForPodRunning(kube: Kube, namespace: string, name: string, timeoutMs: number): Promise<k8s.V1Pod> {
-  return poll(`pod ${namespace}/${name} to be Running and Ready`, { timeoutMs, intervalMs: 300 }, async () => {
-    const pod = await kube.core.readNamespacedPod({ namespace, name });
-    const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-    if (pod.status?.phase === 'Running' && ready && pod.status.podIP) return pod;
-    const waiting = pod.status?.containerStatuses?.map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason).filter(Boolean);
-    throw new Error(`phase ${pod.status?.phase}${waiting?.length ? `, ${waiting.join(', ')}` : ''}`);
-  });
+export async function waitForPodRunning(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  timeoutMs: number,
+): Promise<k8s.V1Pod> {
+  return poll(
+    `pod ${namespace}/${name} to be Running and Ready`,
+    { timeoutMs, intervalMs: 300 },
+    async () => {
+      const pod = await kube.core.readNamespacedPod({ namespace, name });
+      const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      if (pod.status?.phase === 'Running' && ready && pod.status.podIP) return pod;
+      const waiting = pod.status?.containerStatuses
+        ?.map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason)
+        .filter(Boolean);
+      throw new Error(`phase ${pod.status?.phase}${waiting?.length ? `, ${waiting.join(', ')}` : ''}`);
+    },
+  );
 }

@@ -6,7 +6,12 @@
  * without node access the guard says so instead of pretending.
  */
 import { execOnNodes } from './node-access.ts';
-import { MODULE_STATE_COMMAND, parseModuleState, wentFromNotLoadedToLoaded, type ModuleState } from './module-state.ts';
+import {
+  MODULE_STATE_COMMAND,
+  parseModuleState,
+  wentFromNotLoadedToLoaded,
+  type ModuleState,
+} from './module-state.ts';
 import { nodeNames, type RunContext } from './run-context.ts';
 
 export type NodeModuleStates = Map<string, ModuleState | 'unknown'>;
@@ -15,15 +20,24 @@ export async function readModuleStates(ctx: RunContext): Promise<NodeModuleState
   const names = nodeNames(ctx);
   if (ctx.access.kind === 'none') return new Map(names.map((n) => [n, 'unknown' as const]));
   const results = await execOnNodes(ctx.access, names, MODULE_STATE_COMMAND);
-  return new Map([...results].map(([node, r]) => [node, r.code === 0 ? parseModuleState(r.stdout).state : ('unknown' as const)]));
+  return new Map(
+    [...results].map(([node, r]) => [
+      node,
+      r.code === 0 ? parseModuleState(r.stdout).state : ('unknown' as const),
+    ]),
+  );
 }
 
-export function moduleGuardVerdict(before: NodeModuleStates, after: NodeModuleStates): { loadedByTest: string[]; table: string } {
+export function moduleGuardVerdict(
+  before: NodeModuleStates,
+  after: NodeModuleStates,
+): { loadedByTest: string[]; table: string } {
   const loadedByTest: string[] = [];
   const rows: string[] = [];
   for (const [node, was] of before) {
     const now = after.get(node) ?? 'unknown';
-    if (was !== 'unknown' && now !== 'unknown' && wentFromNotLoadedToLoaded(was, now)) loadedByTest.push(node);
+    if (was !== 'unknown' && now !== 'unknown' && wentFromNotLoadedToLoaded(was, now))
+      loadedByTest.push(node);
     rows.push(`${node}: ${was} → ${now}`);
   }
   return { loadedByTest, table: rows.join('\n') };

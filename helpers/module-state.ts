@@ -29,7 +29,8 @@ export interface ModuleReport {
   evidence: string[];
 }
 
-const CONFIG_DIRS = '/etc/modprobe.d /usr/lib/modprobe.d /lib/modprobe.d /run/modprobe.d /etc/modules-load.d /usr/lib/modules-load.d /run/modules-load.d /etc/modules';
+const CONFIG_DIRS =
+  '/etc/modprobe.d /usr/lib/modprobe.d /lib/modprobe.d /run/modprobe.d /etc/modules-load.d /usr/lib/modules-load.d /run/modules-load.d /etc/modules';
 
 /**
  * One POSIX sh command, read-only, always exit 0. Prints key=value lines;
@@ -45,9 +46,9 @@ export const MODULE_STATE_COMMAND = [
   ' $(sed -n \'s#^\\([^:]*/sctp\\.ko[.a-z]*\\):.*#\\1#p\' "$d/modules.dep" 2>/dev/null | sed "s#^[^/]#$d/&#"); do',
   ' if [ -e "$f" ]; then case " $found " in *" $f "*) ;; *) found="$found $f"; echo "module_file=$f";; esac; fi; done;',
   'if [ -z "$found" ] && [ -d "$d" ]; then find "$d" -name \'sctp.ko*\' 2>/dev/null | grep -E \'/sctp\\.ko(\\.xz|\\.zst|\\.gz)?$\' | head -n 3 | sed \'s/^/module_file=/\'; fi;',
-  'grep -E \'(^|/)sctp\\.ko$\' "$d/modules.builtin" 2>/dev/null | sed \'s/^/builtin_list=/\';',
+  "grep -E '(^|/)sctp\\.ko$' \"$d/modules.builtin\" 2>/dev/null | sed 's/^/builtin_list=/';",
   'c=; if [ -r /proc/config.gz ]; then c=$( (zcat /proc/config.gz || gzip -dc /proc/config.gz) 2>/dev/null); elif [ -r /boot/config-$k ]; then c=$(cat /boot/config-$k); fi;',
-  'if [ -n "$c" ]; then printf \'%s\\n\' "$c" | grep -E \'^(# )?CONFIG_(IP_SCTP|MODULES)[= ]\' | sed \'s/^/kconfig=/\'; fi;',
+  "if [ -n \"$c\" ]; then printf '%s\\n' \"$c\" | grep -E '^(# )?CONFIG_(IP_SCTP|MODULES)[= ]' | sed 's/^/kconfig=/'; fi;",
   `grep -rHsE '(^|[^A-Za-z0-9_-])sctp([^A-Za-z0-9_-]|$)' ${CONFIG_DIRS} 2>/dev/null | grep -vE '^[^:]*:[[:space:]]*#' | sed 's/^/config=/';`,
   'true',
 ].join(' ');
@@ -66,7 +67,11 @@ function parseLines(output: string): Array<[string, string]> {
 /** A modprobe.d line that keeps sctp from loading. */
 function disables(line: string): boolean {
   const l = line.trim();
-  return /^blacklist\s+sctp\s*$/.test(l) || /^install\s+sctp\s+(\/usr)?\/bin\/(true|false)\b/.test(l) || /^install\s+sctp\s+\/dev\/null\b/.test(l);
+  return (
+    /^blacklist\s+sctp\s*$/.test(l) ||
+    /^install\s+sctp\s+(\/usr)?\/bin\/(true|false)\b/.test(l) ||
+    /^install\s+sctp\s+\/dev\/null\b/.test(l)
+  );
 }
 
 /** Parses MODULE_STATE_COMMAND's output; see the module comment for the states. */
@@ -94,16 +99,26 @@ export function parseModuleState(output: string): ModuleReport {
   const modulesSupported = procModules || kconfig.get('CONFIG_MODULES') === 'y';
 
   const evidence: string[] = [];
-  evidence.push(procModules ? `/proc/modules: ${sctpLine ? `"${sctpLine}"` : 'no sctp line'}` : '/proc/modules: absent (kernel without module support)');
-  evidence.push(`/sys/module/sctp: ${sysModule ? `present${initstate ? ` (initstate ${initstate})` : ''}` : 'absent'}`);
+  evidence.push(
+    procModules
+      ? `/proc/modules: ${sctpLine ? `"${sctpLine}"` : 'no sctp line'}`
+      : '/proc/modules: absent (kernel without module support)',
+  );
+  evidence.push(
+    `/sys/module/sctp: ${sysModule ? `present${initstate ? ` (initstate ${initstate})` : ''}` : 'absent'}`,
+  );
   evidence.push(`/proc/net/sctp: ${procNet ? 'present' : 'absent'}`);
   if (moduleFiles.length) evidence.push(`module file: ${moduleFiles.join(', ')}`);
-  else if (get('module_tree') !== undefined) evidence.push(`module file: none${get('module_tree') === 'no' ? ` (no /lib/modules/${kernel})` : ''}`);
+  else if (get('module_tree') !== undefined)
+    evidence.push(`module file: none${get('module_tree') === 'no' ? ` (no /lib/modules/${kernel})` : ''}`);
   if (builtinList.length) evidence.push(`modules.builtin: ${builtinList.join(', ')}`);
-  for (const [k, v] of kconfig) evidence.push(`kernel config: ${v === 'n' ? `${k} is not set` : `${k}=${v}`}`);
+  for (const [k, v] of kconfig)
+    evidence.push(`kernel config: ${v === 'n' ? `${k} is not set` : `${k}=${v}`}`);
 
   const configLines = all('config');
-  const blacklistLines = configLines.filter((c) => /modprobe\.d\//.test(c.split(':')[0]) && disables(c.slice(c.indexOf(':') + 1)));
+  const blacklistLines = configLines.filter(
+    (c) => /modprobe\.d\//.test(c.split(':')[0]) && disables(c.slice(c.indexOf(':') + 1)),
+  );
   const bootLines = configLines.filter((c) => {
     const file = c.split(':')[0];
     const text = c.slice(c.indexOf(':') + 1).trim();
@@ -125,11 +140,20 @@ export function parseModuleState(output: string): ModuleReport {
   } else {
     state = 'unavailable';
   }
-  return { state, kernel, blacklisted: blacklistLines.length > 0, loadAtBoot: bootLines.length > 0, evidence };
+  return {
+    state,
+    kernel,
+    blacklisted: blacklistLines.length > 0,
+    loadAtBoot: bootLines.length > 0,
+    evidence,
+  };
 }
 
 /** The one transition KEP-614's module check fails a test for. */
-export function wentFromNotLoadedToLoaded(before: ModuleState | Pick<ModuleReport, 'state'>, after: ModuleState | Pick<ModuleReport, 'state'>): boolean {
+export function wentFromNotLoadedToLoaded(
+  before: ModuleState | Pick<ModuleReport, 'state'>,
+  after: ModuleState | Pick<ModuleReport, 'state'>,
+): boolean {
   const b = typeof before === 'string' ? before : before.state;
   const a = typeof after === 'string' ? after : after.state;
   return b === 'not-loaded' && a === 'loaded';

@@ -12,7 +12,11 @@ export const RUN_LABEL = 'sctp-e2e.io/run';
 export const NAMESPACE_PREFIX = 'sctp-e2e-';
 
 export function namespaceName(runId: string, purpose: string): string {
-  return `${NAMESPACE_PREFIX}${runId}-${purpose}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63).replace(/-+$/, '');
+  return `${NAMESPACE_PREFIX}${runId}-${purpose}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 63)
+    .replace(/-+$/, '');
 }
 
 export async function createRunNamespace(
@@ -23,7 +27,11 @@ export async function createRunNamespace(
   options: { privileged?: boolean; labels?: Record<string, string> } = {},
 ): Promise<string> {
   const name = namespaceName(runId, purpose);
-  const labels: Record<string, string> = { [RUN_LABEL]: runId, 'sctp-e2e.io/purpose': purpose.slice(0, 63), ...options.labels };
+  const labels: Record<string, string> = {
+    [RUN_LABEL]: runId,
+    'sctp-e2e.io/purpose': purpose.slice(0, 63),
+    ...options.labels,
+  };
   // Host-exec and hostNetwork pods need the privileged Pod Security level.
   if (options.privileged) labels['pod-security.kubernetes.io/enforce'] = 'privileged';
   await kube.core.createNamespace({ body: { metadata: { name, labels } } });
@@ -38,7 +46,10 @@ export async function createRunNamespace(
 
 export async function deleteNamespace(kube: Kube, name: string): Promise<void> {
   try {
-    await kube.core.deleteNamespace({ name, body: { gracePeriodSeconds: 0, propagationPolicy: 'Background' } });
+    await kube.core.deleteNamespace({
+      name,
+      body: { gracePeriodSeconds: 0, propagationPolicy: 'Background' },
+    });
   } catch (err) {
     if (apiStatus(err) !== 404) throw err;
   }

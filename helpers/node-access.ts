@@ -4,7 +4,7 @@
  *  - ssh:  node-ssh to the node's InternalIP/ExternalIP, optionally through a
  *          jump host (what the KEP planned and upstream never used);
  *  - pod:  a privileged host-network, host-PID pod per node that nsenters the
- *          mount namespace of PID 1, as upstream's host-exec pods do;
+ *          node's mount namespace, as upstream's host-exec pods do;
  *  - none: no access; node assertions skip with the reason.
  */
 import { Writable } from 'node:stream';
@@ -35,7 +35,11 @@ export function nodeAddress(node: k8s.V1Node, type: string): string | undefined 
 }
 
 /** Runs `command` on every node at once; results keyed by node name. */
-export async function execOnNodes(access: NodeAccess, nodes: string[], command: string): Promise<Map<string, ExecResult>> {
+export async function execOnNodes(
+  access: NodeAccess,
+  nodes: string[],
+  command: string,
+): Promise<Map<string, ExecResult>> {
   const results = await Promise.all(nodes.map(async (n) => [n, await access.exec(n, command)] as const));
   return new Map(results);
 }
@@ -55,7 +59,10 @@ export class SshNodeAccess implements NodeAccess {
   private jump?: Promise<NodeSSH>;
 
   constructor(
-    private readonly config: Pick<Config, 'sshUser' | 'sshKey' | 'sshPort' | 'sshJumpHost' | 'sshAddressType'>,
+    private readonly config: Pick<
+      Config,
+      'sshUser' | 'sshKey' | 'sshPort' | 'sshJumpHost' | 'sshAddressType'
+    >,
     private readonly addresses: Map<string, string>,
   ) {}
 
@@ -70,14 +77,20 @@ export class SshNodeAccess implements NodeAccess {
 
   private async open(node: string): Promise<NodeSSH> {
     const host = this.addresses.get(node);
-    if (!host) throw new SuiteError(`node ${node} has no ${this.config.sshAddressType} address to SSH to`, 'choose another --ssh-address-type');
+    if (!host)
+      throw new SuiteError(
+        `node ${node} has no ${this.config.sshAddressType} address to SSH to`,
+        'choose another --ssh-address-type',
+      );
     const base = { username: this.config.sshUser, privateKeyPath: this.config.sshKey, readyTimeout: 10_000 };
     const ssh = new NodeSSH();
     try {
       if (this.config.sshJumpHost) {
         const jump = await this.openJump();
         const sock = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
-          jump.connection!.forwardOut('127.0.0.1', 0, host, this.config.sshPort, (err, stream) => (err ? reject(err) : resolve(stream))),
+          jump.connection!.forwardOut('127.0.0.1', 0, host, this.config.sshPort, (err, stream) =>
+            err ? reject(err) : resolve(stream),
+          ),
         );
         await ssh.connect({ ...base, sock: sock as never });
       } else {
@@ -92,7 +105,8 @@ export class SshNodeAccess implements NodeAccess {
   private openJump(): Promise<NodeSSH> {
     if (!this.jump) {
       const m = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(this.config.sshJumpHost!);
-      if (!m) throw new SuiteError(`invalid --ssh-jump-host "${this.config.sshJumpHost}"`, 'use user@host[:port]');
+      if (!m)
+        throw new SuiteError(`invalid --ssh-jump-host "${this.config.sshJumpHost}"`, 'use user@host[:port]');
       const ssh = new NodeSSH();
       const target = { host: m[2], port: Number(m[3] ?? 22), username: m[1] ?? this.config.sshUser };
       this.jump = ssh
@@ -118,8 +132,15 @@ export class SshNodeAccess implements NodeAccess {
 
 function sshError(target: string, err: unknown): SuiteError {
   const text = errorText(err);
-  if (/authentication/i.test(text)) return new SuiteError(`SSH authentication to ${target} failed`, 'check --ssh-user and --ssh-key, or use --node-access pod');
-  return new SuiteError(`cannot SSH to ${target}: ${text.split('\n')[0]}`, 'check the node is reachable on that address and port, or use --node-access pod');
+  if (/authentication/i.test(text))
+    return new SuiteError(
+      `SSH authentication to ${target} failed`,
+      'check --ssh-user and --ssh-key, or use --node-access pod',
+    );
+  return new SuiteError(
+    `cannot SSH to ${target}: ${text.split('\n')[0]}`,
+    'check the node is reachable on that address and port, or use --node-access pod',
+  );
 }
 
 /** Privileged host-exec pods, one per node, created on first use. */
@@ -146,9 +167,14 @@ export class PodNodeAccess implements NodeAccess {
   }
 
   private async create(node: string): Promise<string> {
-    this.namespace ??= createRunNamespace(this.kube, this.runId, 'hostexec', this.cleanup, { privileged: true });
+    this.namespace ??= createRunNamespace(this.kube, this.runId, 'hostexec', this.cleanup, {
+      privileged: true,
+    });
     const namespace = await this.namespace;
-    const name = `hostexec-${node}`.slice(0, 63).replace(/[^a-z0-9-]/g, '-').replace(/-+$/, '');
+    const name = `hostexec-${node}`
+      .slice(0, 63)
+      .replace(/[^a-z0-9-]/g, '-')
+      .replace(/-+$/, '');
     await this.kube.core.createNamespacedPod({
       namespace,
       body: {
@@ -178,16 +204,27 @@ export class PodNodeAccess implements NodeAccess {
   async exec(node: string, command: string): Promise<ExecResult> {
     const name = await this.pod(node);
     const namespace = await this.namespace!;
-    // Enter PID 1's mount namespace so the node's own binaries and files are
+    // Enter the node's mount namespace so its own binaries and files are
     // used; the network namespace is already the node's (hostNetwork).
-    return podExec(this.kube, namespace, name, 'hostexec', ['nsenter', '--mount=/proc/1/ns/mnt', '--', 'sh', '-c', command]);
+    // Upstream enters PID 1's; kubelet's is the same on an ordinary node and
+    // also right where the node is itself a container or a namespace (kind,
+    // the local cluster), or where PID 1 refuses to be entered.
+    const enter =
+      't=$(pidof kubelet | cut -d" " -f1); exec nsenter --mount=/proc/${t:-1}/ns/mnt -- sh -c "$1"';
+    return podExec(this.kube, namespace, name, 'hostexec', ['sh', '-c', enter, 'hostexec', command]);
   }
 
   async close(): Promise<void> {}
 }
 
 /** Runs a command in a container through the API and collects its output. */
-export async function podExec(kube: Kube, namespace: string, pod: string, container: string, command: string[]): Promise<ExecResult> {
+export async function podExec(
+  kube: Kube,
+  namespace: string,
+  pod: string,
+  container: string,
+  command: string[],
+): Promise<ExecResult> {
   let stdout = '';
   let stderr = '';
   const sink = (append: (s: string) => void) =>
@@ -199,7 +236,17 @@ export async function podExec(kube: Kube, namespace: string, pod: string, contai
     });
   const status = await new Promise<k8s.V1Status>((resolve, reject) => {
     kube.exec
-      .exec(namespace, pod, container, command, sink((s) => (stdout += s)), sink((s) => (stderr += s)), null, false, resolve)
+      .exec(
+        namespace,
+        pod,
+        container,
+        command,
+        sink((s) => (stdout += s)),
+        sink((s) => (stderr += s)),
+        null,
+        false,
+        resolve,
+      )
       .catch(reject);
   });
   let code = 0;

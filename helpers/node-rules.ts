@@ -25,7 +25,9 @@ function detect(ctx: RunContext, node: string): Promise<{ mode: DetectedProxyMod
   if (!perNode) modes.set(ctx, (perNode = new Map()));
   let found = perNode.get(node);
   if (!found) {
-    found = ctx.access.exec(node, DETECT_PROXY_MODE_COMMAND).then((r) => ({ mode: parseProxyMode(r.stdout), raw: r.stdout + r.stderr }));
+    found = ctx.access
+      .exec(node, DETECT_PROXY_MODE_COMMAND)
+      .then((r) => ({ mode: parseProxyMode(r.stdout), raw: r.stdout + r.stderr }));
     perNode.set(node, found);
   }
   return found;
@@ -51,9 +53,15 @@ function describe(query: NodeRuleQuery): string {
  * returns the rule lines (also kept as the test's evidence). Fails with a
  * message naming the missing rule, the proxy mode and what was seen.
  */
-export async function expectNodeRule(t: TestEnv, node: string, query: NodeRuleQuery, endpoint: string): Promise<string[]> {
+export async function expectNodeRule(
+  t: TestEnv,
+  node: string,
+  query: NodeRuleQuery,
+  endpoint: string,
+): Promise<string[]> {
   const { ctx } = t;
-  if (ctx.access.kind === 'none') t.skip(`no node access (${ctx.access.unavailableReason}): the node's rules cannot be read`);
+  if (ctx.access.kind === 'none')
+    t.skip(`no node access (${ctx.access.unavailableReason}): the node's rules cannot be read`);
   // hostPorts are the CNI portmap plugin's, whatever the proxy mode.
   let mode: DetectedProxyMode = 'iptables';
   if (query.kind !== 'hostPort') {
@@ -67,21 +75,40 @@ export async function expectNodeRule(t: TestEnv, node: string, query: NodeRuleQu
   let last: RuleAnswer | undefined;
   let output = '';
   try {
-    await poll(`a rule on ${node} for ${describe(query)} → ${endpoint}`, { timeoutMs: ctx.config.ruleTimeout * 1000, intervalMs: 500 }, async () => {
-      const r = await ctx.access.exec(node, command);
-      output = r.stdout;
-      last = readRules(dataplane, query, r.stdout);
-      if (last.endpoints.includes(endpoint)) return last;
-      throw new Error(last.found ? `the flow leads to ${last.endpoints.join(', ')}` : 'no rule for the flow');
-    });
+    await poll(
+      `a rule on ${node} for ${describe(query)} → ${endpoint}`,
+      { timeoutMs: ctx.config.ruleTimeout * 1000, intervalMs: 500 },
+      async () => {
+        const r = await ctx.access.exec(node, command);
+        output = r.stdout;
+        last = readRules(dataplane, query, r.stdout);
+        if (last.endpoints.includes(endpoint)) return last;
+        throw new Error(
+          last.found ? `the flow leads to ${last.endpoints.join(', ')}` : 'no rule for the flow',
+        );
+      },
+    );
   } catch (err) {
     if (!(err instanceof PollTimeout)) throw err;
-    const where = query.kind === 'hostPort' ? 'portmap (iptables CNI-HOSTPORT-DNAT / nft cni_hostport)' : `kube-proxy ${dataplane}`;
-    const seen = last?.found ? `it leads to ${last.endpoints.join(', ')} instead` : last?.rejected.length ? `only rules refusing it:\n${last.rejected.join('\n')}` : 'nothing matches the flow';
+    const where =
+      query.kind === 'hostPort'
+        ? 'portmap (iptables CNI-HOSTPORT-DNAT / nft cni_hostport)'
+        : `kube-proxy ${dataplane}`;
+    const seen = last?.found
+      ? `it leads to ${last.endpoints.join(', ')} instead`
+      : last?.rejected.length
+        ? `only rules refusing it:\n${last.rejected.join('\n')}`
+        : 'nothing matches the flow';
     // Evidence: the lines that mention the port, so a reader sees what is there.
-    const near = output.split('\n').filter((l) => l.includes(String(query.port))).slice(0, 40);
+    const near = output
+      .split('\n')
+      .filter((l) => l.includes(String(query.port)))
+      .slice(0, 40);
     t.evidence(`rules on ${node} mentioning port ${query.port}`, near.join('\n') || '(none)');
-    throw new Error(`no ${where} rule on node ${node} sends ${describe(query)} to ${endpoint} within ${ctx.config.ruleTimeout}s: ${seen}`);
+    throw new Error(
+      `no ${where} rule on node ${node} sends ${describe(query)} to ${endpoint} within ${ctx.config.ruleTimeout}s: ${seen}`,
+      { cause: err },
+    );
   }
   t.evidence(`${dataplane} rules on ${node} for ${describe(query)}`, last!.lines.join('\n'));
   return last!.lines;

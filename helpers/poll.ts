@@ -30,7 +30,9 @@ export async function poll<T>(
       lastSeen = err instanceof Error ? err.message : String(err);
     }
     if (Date.now() >= deadline) {
-      throw new PollTimeout(`timed out after ${options.timeoutMs} ms waiting for ${what}; last seen: ${lastSeen}`);
+      throw new PollTimeout(
+        `timed out after ${options.timeoutMs} ms waiting for ${what}; last seen: ${lastSeen}`,
+      );
     }
     await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
   }

@@ -13,7 +13,16 @@ export const CNI_COMMAND = `cat /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf 
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export async function preflightTable(ctx: RunContext): Promise<string> {
@@ -26,7 +35,9 @@ export async function preflightTable(ctx: RunContext): Promise<string> {
     `agent           ${ctx.agent.kind} (${ctx.agent.image})`,
     '',
   ].join('\n');
-  const rows = [['NODE', 'ACCESS', 'KERNEL', 'SCTP MODULE', 'BLACKLISTED', 'LOAD AT BOOT', 'KUBE-PROXY', 'CNI']];
+  const rows = [
+    ['NODE', 'ACCESS', 'KERNEL', 'SCTP MODULE', 'BLACKLISTED', 'LOAD AT BOOT', 'KUBE-PROXY', 'CNI'],
+  ];
   if (ctx.access.kind === 'none') {
     for (const n of names) rows.push([n, 'none', '?', '?', '?', '?', '?', '?']);
     return head + table(rows) + (await openShiftPreflightSection(ctx));

@@ -10,7 +10,14 @@ import { Cleanup } from './cleanup.ts';
 import type { Config } from './config.ts';
 import { SuiteError, errorText } from './errors.ts';
 import { apiMessage, checkApi, loadKubeConfig, makeKube, type Kube } from './kube.ts';
-import { NoNodeAccess, PodNodeAccess, SshNodeAccess, execOnNodes, nodeAddress, type NodeAccess } from './node-access.ts';
+import {
+  NoNodeAccess,
+  PodNodeAccess,
+  SshNodeAccess,
+  execOnNodes,
+  nodeAddress,
+  type NodeAccess,
+} from './node-access.ts';
 import { deleteNamespace, listRunNamespaces } from './namespaces.ts';
 
 export interface RunContext {
@@ -70,14 +77,19 @@ export async function openRun(config: Config): Promise<RunContext> {
   const kube = makeKube(loadKubeConfig(config));
   const serverVersion = await checkApi(kube);
   const missing = await missingAccess(kube);
-  if (missing.length) throw new SuiteError(`the kubeconfig user lacks RBAC for: ${missing.join(', ')}`, 'bind it to a role that allows these (cluster-admin works)');
+  if (missing.length)
+    throw new SuiteError(
+      `the kubeconfig user lacks RBAC for: ${missing.join(', ')}`,
+      'bind it to a role that allows these (cluster-admin works)',
+    );
   let nodes: k8s.V1Node[];
   try {
     nodes = (await kube.core.listNode()).items.filter((n) => !n.spec?.unschedulable);
   } catch (err) {
     throw new SuiteError(`cannot list nodes: ${apiMessage(err)}`, 'check the kubeconfig user can list nodes');
   }
-  if (nodes.length === 0) throw new SuiteError('the cluster has no schedulable node', 'add or uncordon a node');
+  if (nodes.length === 0)
+    throw new SuiteError('the cluster has no schedulable node', 'add or uncordon a node');
   const agent = makeAgent(config);
   const cleanup = new Cleanup();
   const access = await openNodeAccess(config, kube, nodes, agent, cleanup);
@@ -85,15 +97,29 @@ export async function openRun(config: Config): Promise<RunContext> {
   return holder[RUN];
 }
 
-async function openNodeAccess(config: Config, kube: Kube, nodes: k8s.V1Node[], agent: Agent, cleanup: Cleanup): Promise<NodeAccess> {
+async function openNodeAccess(
+  config: Config,
+  kube: Kube,
+  nodes: k8s.V1Node[],
+  agent: Agent,
+  cleanup: Cleanup,
+): Promise<NodeAccess> {
   const kind = config.nodeAccess === 'auto' ? (config.sshKey ? 'ssh' : 'pod') : config.nodeAccess;
   let access: NodeAccess;
   if (kind === 'none') return new NoNodeAccess('--node-access none was chosen');
   if (kind === 'ssh') {
-    const addresses = new Map(nodes.map((n) => [n.metadata!.name!, nodeAddress(n, config.sshAddressType) ?? '']));
+    const addresses = new Map(
+      nodes.map((n) => [n.metadata!.name!, nodeAddress(n, config.sshAddressType) ?? '']),
+    );
     access = new SshNodeAccess(config, addresses);
   } else {
-    access = new PodNodeAccess(kube, config.hostExecImage ?? agent.image, config.runId, cleanup, config.podTimeout * 1000);
+    access = new PodNodeAccess(
+      kube,
+      config.hostExecImage ?? agent.image,
+      config.runId,
+      cleanup,
+      config.podTimeout * 1000,
+    );
   }
   // Reach every node once now: an access problem is a configuration error
   // for the whole run, not a failure of whichever test meets it first.
@@ -103,11 +129,22 @@ async function openNodeAccess(config: Config, kube: Kube, nodes: k8s.V1Node[], a
     results = await execOnNodes(access, names, 'uname -r');
   } catch (err) {
     await access.close();
+    await cleanup.run(); // the host-exec namespace, if it got that far
     if (err instanceof SuiteError) throw err;
-    throw new SuiteError(`node access over ${kind} failed: ${errorText(err).split('\n')[0]}`, kind === 'pod' ? `check the host-exec image ${config.hostExecImage ?? agent.image} can run privileged, or use --node-access ssh` : 'check --ssh-* settings');
+    throw new SuiteError(
+      `node access over ${kind} failed: ${errorText(err).split('\n')[0]}`,
+      kind === 'pod'
+        ? `check the host-exec image ${config.hostExecImage ?? agent.image} can run privileged, or use --node-access ssh`
+        : 'check --ssh-* settings',
+    );
   }
   for (const [node, r] of results) {
-    if (r.code !== 0) throw new SuiteError(`node access over ${kind} to ${node} cannot run commands (exit ${r.code}: ${r.stderr.trim().split('\n')[0]})`, 'check the node access settings');
+    if (r.code !== 0) await cleanup.run();
+    if (r.code !== 0)
+      throw new SuiteError(
+        `node access over ${kind} to ${node} cannot run commands (exit ${r.code}: ${r.stderr.trim().split('\n')[0]})`,
+        'check the node access settings',
+      );
   }
   return access;
 }

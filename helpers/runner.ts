@@ -57,10 +57,19 @@ export async function runSuites(selection: Selection, reportDir: string): Promis
     reporter: 'allure-mocha',
     reporterOptions: {
       resultsDir,
-      extraReporters: [[join(ROOT, 'helpers', 'progress-reporter.cjs')], ['xunit', { output: join(reportDir, 'junit.xml') }]],
+      extraReporters: [
+        [join(ROOT, 'helpers', 'progress-reporter.cjs')],
+        ['xunit', { output: join(reportDir, 'junit.xml') }],
+      ],
     },
   });
   return new Promise((done) => {
-    const runner = mocha.run(() => done({ passes: runner.stats!.passes, failures: runner.stats!.failures, pending: runner.stats!.pending }));
+    const runner = mocha.run(() =>
+      done({
+        passes: runner.stats!.passes,
+        failures: runner.stats!.failures,
+        pending: runner.stats!.pending,
+      }),
+    );
   });
 }

@@ -19,7 +19,10 @@ export interface TestEnv {
   ctx: RunContext;
   cleanup: Cleanup;
   /** A fresh namespace labelled with the run id, removed after the test. */
-  namespace(purpose: string, options?: { privileged?: boolean; labels?: Record<string, string> }): Promise<string>;
+  namespace(
+    purpose: string,
+    options?: { privileged?: boolean; labels?: Record<string, string> },
+  ): Promise<string>;
   /** Text kept with the result: shown on failure and attached to the report. */
   evidence(name: string, text: string): void;
   parameter(name: string, value: string): void;
@@ -45,7 +48,8 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
     const env: TestEnv = {
       ctx,
       cleanup,
-      namespace: (purpose, options) => createRunNamespace(ctx.kube, ctx.config.runId, purpose, cleanup, options),
+      namespace: (purpose, options) =>
+        createRunNamespace(ctx.kube, ctx.config.runId, purpose, cleanup, options),
       evidence: (name, text) => void evidence.push([name, text]),
       parameter: (name, value) => void allure.parameter(name, value),
       skip: (reason) => {
@@ -72,7 +76,9 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
       const verdict = moduleGuardVerdict(before, after);
       evidence.push(['sctp module state per node (before → after)', verdict.table]);
       if (verdict.loadedByTest.length && !failure) {
-        failure = new Error(`sctp.ko was loaded during this test on ${verdict.loadedByTest.join(', ')} (it was not loaded before)`);
+        failure = new Error(
+          `sctp.ko was loaded during this test on ${verdict.loadedByTest.join(', ')} (it was not loaded before)`,
+        );
       }
     }
     for (const [name, text] of evidence) await allure.attachment(name, text, 'text/plain');
@@ -85,7 +91,9 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
     if (failure) {
       // The evidence goes into the failure message too: the JUnit body and
       // the console are often all a CI user sees.
-      const shown = evidence.filter(([name]) => !name.startsWith('sctp module state')).map(([name, text]) => `--- ${name}\n${text}`);
+      const shown = evidence
+        .filter(([name]) => !name.startsWith('sctp module state'))
+        .map(([name, text]) => `--- ${name}\n${text}`);
       const message = errorText(failure) + (shown.length ? `\n${shown.join('\n')}` : '');
       const err = new Error(message);
       err.stack = message; // the stack of a verdict is noise

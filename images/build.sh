@@ -38,7 +38,10 @@ agent_root() {
   "$IMAGES_DIR/agent/build.sh" "$1/bin" >/dev/null
   rm -f "$1/bin/build.log"
   cp /bin/busybox "$1/bin/busybox"
-  for applet in sh nslookup cat ls ps sleep ip ping wget nc; do ln -s busybox "$1/bin/$applet"; done
+  # Every applet: a shell and nslookup for tests, nsenter for host-exec pods.
+  "$1/bin/busybox" --list | while read -r applet; do
+    [[ -e $1/bin/$applet ]] || ln -s busybox "$1/bin/$applet"
+  done
 }
 ENTRYPOINT=(/bin/agent serve)
 build_image agent "$AGENT_IMAGE" "$(src_hash "$IMAGES_DIR"/agent/*.c "$IMAGES_DIR"/agent/build.sh "$IMAGES_DIR/pack.sh" "$0")" agent_root

@@ -14,7 +14,13 @@
 import { kubeProxyIptables, portmapIptables } from './iptables.ts';
 import { kubeProxyIpvs } from './ipvs.ts';
 import { kubeProxyNftables, portmapNftables } from './nftables.ts';
-import { answer, type HostPortQuery, type NodePortQuery, type RuleAnswer, type ServiceQuery } from './types.ts';
+import {
+  answer,
+  type HostPortQuery,
+  type NodePortQuery,
+  type RuleAnswer,
+  type ServiceQuery,
+} from './types.ts';
 
 export type { HostPortQuery, L4Protocol, NodePortQuery, RuleAnswer, ServiceQuery } from './types.ts';
 export { kubeProxyIptables, portmapIptables, parseIptablesSave, traceNat, traceChain } from './iptables.ts';
@@ -122,7 +128,10 @@ export function readHostPort(output: string, q: HostPortQuery): RuleAnswer {
   );
 }
 
-export type NodeRuleQuery = ({ kind: 'service' } & ServiceQuery) | ({ kind: 'nodePort' } & NodePortQuery) | ({ kind: 'hostPort' } & HostPortQuery);
+export type NodeRuleQuery =
+  | ({ kind: 'service' } & ServiceQuery)
+  | ({ kind: 'nodePort' } & NodePortQuery)
+  | ({ kind: 'hostPort' } & HostPortQuery);
 
 /** The command to run on a node to answer `query` there. */
 export function rulesCommand(mode: ProxyMode, query: NodeRuleQuery): string {

@@ -140,16 +140,29 @@ function parseRule(table: string, line: string): IptablesRule | undefined {
     }
     if (!isOption(t)) continue; // stray value; nothing we need
     const short = /^-([a-zA-Z])$/.exec(t)?.[1];
-    const isBase = short !== undefined || ['--source', '--destination', '--protocol', '--in-interface', '--out-interface', '--fragment'].includes(t);
+    const isBase =
+      short !== undefined ||
+      ['--source', '--destination', '--protocol', '--in-interface', '--out-interface', '--fragment'].includes(
+        t,
+      );
     const name = short !== undefined ? (SHORT_OPTIONS[short] ?? short) : t.replace(/^--/, '');
     const values: string[] = [];
     // Old iptables wrote `-s ! 10.0.0.0/8`; newer ones put `!` first.
-    while (i + 1 < tokens.length && !isOption(tokens[i + 1]) && !(tokens[i + 1] === '!' && isOption(tokens[i + 2] ?? ''))) {
+    while (
+      i + 1 < tokens.length &&
+      !isOption(tokens[i + 1]) &&
+      !(tokens[i + 1] === '!' && isOption(tokens[i + 2] ?? ''))
+    ) {
       const v = tokens[++i];
       if (v === '!') negateNext = true;
       else values.push(v);
     }
-    const option: IptablesOption = { module: isBase && !inTarget ? '' : module, name, values, negated: negateNext };
+    const option: IptablesOption = {
+      module: isBase && !inTarget ? '' : module,
+      name,
+      values,
+      negated: negateNext,
+    };
     negateNext = false;
     if (inTarget && !isBase) rule.targetOptions.push({ ...option, module: rule.jump ?? '' });
     else rule.matches.push(option);
@@ -293,7 +306,19 @@ export function matchRule(rule: IptablesRule, p: Packet): Tri {
 }
 
 /** Extension targets after which the packet leaves the table. */
-const TERMINAL_TARGETS = new Set(['ACCEPT', 'DROP', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'NETMAP', 'QUEUE', 'NFQUEUE', 'TPROXY']);
+const TERMINAL_TARGETS = new Set([
+  'ACCEPT',
+  'DROP',
+  'REJECT',
+  'DNAT',
+  'SNAT',
+  'MASQUERADE',
+  'REDIRECT',
+  'NETMAP',
+  'QUEUE',
+  'NFQUEUE',
+  'TPROXY',
+]);
 const MAX_DEPTH = 32;
 
 interface Walk {
@@ -316,7 +341,8 @@ function runChain(w: Walk, name: string, path: string[]): boolean {
     const m = matchRule(rule, w.packet);
     if (m === 'no') continue;
     const sure = m === 'yes';
-    const step = (via?: string): TraceStep => (via ? { line: rule.line, path: [...here, via], via } : { line: rule.line, path: here });
+    const step = (via?: string): TraceStep =>
+      via ? { line: rule.line, path: [...here, via], via } : { line: rule.line, path: here };
     const target = rule.goto ?? rule.jump;
     if (target !== undefined && w.table.chains.has(target) && !TERMINAL_TARGETS.has(target)) {
       // A jump (or goto) into a user chain: record it only if something inside matched.
@@ -362,7 +388,13 @@ function runChain(w: Walk, name: string, path: string[]): boolean {
 /** Follows a packet from `chain` of `table`; see the module comment for the semantics. */
 export function traceChain(ruleset: IptablesRuleset, table: string, chain: string, packet: Packet): Trace {
   const t = ruleset.tables.get(table);
-  const w: Walk = { table: t ?? { name: table, chains: new Map() }, packet, steps: [], endpointSteps: [], droppedSteps: [] };
+  const w: Walk = {
+    table: t ?? { name: table, chains: new Map() },
+    packet,
+    steps: [],
+    endpointSteps: [],
+    droppedSteps: [],
+  };
   runChain(w, chain, []);
   return {
     endpoints: [...new Set(w.endpointSteps.map((s) => s.endpoint))],
@@ -380,7 +412,8 @@ export function traceNat(ruleset: IptablesRuleset, input: NatTraceInput): Trace 
   return traceChain(ruleset, 'nat', chain, packet);
 }
 
-const asRuleset = (input: string | IptablesRuleset): IptablesRuleset => (typeof input === 'string' ? parseIptablesSave(input) : input);
+const asRuleset = (input: string | IptablesRuleset): IptablesRuleset =>
+  typeof input === 'string' ? parseIptablesSave(input) : input;
 
 /**
  * The part of a nat trace that went through `anchor` (a chain name): its
@@ -389,7 +422,8 @@ const asRuleset = (input: string | IptablesRuleset): IptablesRuleset => (typeof 
 function through(trace: Trace, anchor: string): { endpoints: string[]; lines: string[] } {
   const inside = (s: TraceStep): boolean => s.path.includes(anchor);
   const kept = trace.steps.filter(inside);
-  const leadsIn = (s: TraceStep): boolean => s.via !== undefined && kept.some((k) => s.path.every((c, i) => k.path[i] === c));
+  const leadsIn = (s: TraceStep): boolean =>
+    s.via !== undefined && kept.some((k) => s.path.every((c, i) => k.path[i] === c));
   return {
     endpoints: trace.endpointSteps.filter(inside).map((s) => s.endpoint),
     lines: trace.steps.filter((s) => inside(s) || leadsIn(s)).map((s) => s.line),
@@ -411,7 +445,11 @@ export const kubeProxyIptables = {
     const rs = asRuleset(output);
     const packet: Packet = { dst: q.address, protocol: q.protocol, dport: q.port, dstIsLocal: false };
     const t = through(traceNat(rs, { chain: 'PREROUTING', ...packet }), 'KUBE-SERVICES');
-    return answer(t.endpoints, t.lines, filterRefusals(rs, ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES'], packet));
+    return answer(
+      t.endpoints,
+      t.lines,
+      filterRefusals(rs, ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES'], packet),
+    );
   },
 
   /** A flow to nodeAddress:nodePort arriving from outside the node. */

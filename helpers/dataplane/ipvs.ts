@@ -10,7 +10,15 @@
  * (for NodePorts) a virtual service, real servers masqueraded (-m), weight 1;
  * weight 0 marks an endpoint that is terminating and gets no new flows.
  */
-import { answer, hostPort, sameIp, type L4Protocol, type NodePortQuery, type RuleAnswer, type ServiceQuery } from './types.ts';
+import {
+  answer,
+  hostPort,
+  sameIp,
+  type L4Protocol,
+  type NodePortQuery,
+  type RuleAnswer,
+  type ServiceQuery,
+} from './types.ts';
 
 export interface IpvsRealServer {
   address: string;
@@ -82,7 +90,9 @@ export function parseIpvsadmSave(text: string): IpvsService[] {
     } else {
       const real = option(['-r', '--real-server']);
       if (!real) continue;
-      const forward = tokens.find((t) => ['-m', '-g', '-i', '--masquerading', '--gatewaying', '--ipip'].includes(t)) ?? '-g';
+      const forward =
+        tokens.find((t) => ['-m', '-g', '-i', '--masquerading', '--gatewaying', '--ipip'].includes(t)) ??
+        '-g';
       const weight = Number(option(['-w', '--weight']) ?? 1);
       let svc = services.get(id);
       if (!svc) {
@@ -96,14 +106,16 @@ export function parseIpvsadmSave(text: string): IpvsService[] {
   return [...services.values()];
 }
 
-const asServices = (input: string | IpvsService[]): IpvsService[] => (typeof input === 'string' ? parseIpvsadmSave(input) : input);
+const asServices = (input: string | IpvsService[]): IpvsService[] =>
+  typeof input === 'string' ? parseIpvsadmSave(input) : input;
 
 function lookup(services: IpvsService[], address: string, port: number, protocol: L4Protocol): RuleAnswer {
   const svc = services.find((s) => s.protocol === protocol && s.port === port && sameIp(s.address, address));
   if (!svc) return answer([], []);
   const active = svc.realServers.filter((r) => r.weight > 0);
   const lines = [svc.line, ...svc.realServers.map((r) => r.line)].filter((l) => l !== '');
-  const rejected = svc.realServers.length > 0 && active.length === 0 ? ['all real servers have weight 0 (terminating)'] : [];
+  const rejected =
+    svc.realServers.length > 0 && active.length === 0 ? ['all real servers have weight 0 (terminating)'] : [];
   return answer(
     active.map((r) => hostPort(r.address, r.port)),
     lines,

@@ -76,7 +76,8 @@ export interface NftRuleset {
   sets: NftSet[];
 }
 
-const isObject = (v: Json | undefined): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: Json | undefined): v is JsonObject =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: Json | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: Json | undefined): number | undefined => (typeof v === 'number' ? v : undefined);
 
@@ -86,7 +87,7 @@ export function parseNftJson(text: string): NftRuleset {
   try {
     data = JSON.parse(text) as Json;
   } catch (err) {
-    throw new Error(`not nft JSON output: ${(err as Error).message}`);
+    throw new Error(`not nft JSON output: ${(err as Error).message}`, { cause: err });
   }
   const items = isObject(data) && Array.isArray(data.nftables) ? data.nftables : undefined;
   if (!items) throw new Error('not nft JSON output: no "nftables" array');
@@ -157,7 +158,9 @@ function renderExpr(e: Json | undefined): string {
     case 'range':
       return Array.isArray(v) ? `${renderExpr(v[0])}-${renderExpr(v[1])}` : '';
     case 'set':
-      return Array.isArray(v) ? `{ ${v.map((x) => (Array.isArray(x) ? `${renderExpr(x[0])} : ${renderExpr(x[1])}` : renderExpr(x))).join(', ')} }` : renderExpr(v);
+      return Array.isArray(v)
+        ? `{ ${v.map((x) => (Array.isArray(x) ? `${renderExpr(x[0])} : ${renderExpr(x[1])}` : renderExpr(x))).join(', ')} }`
+        : renderExpr(v);
     case 'elem':
       return renderExpr(o.val);
     case '&':
@@ -230,7 +233,8 @@ export interface NftPacket {
 }
 
 /** A value the packet gives an expression: known, unknown (may be anything), or absent (no such header). */
-type Val = { known: string | number } | { unknown: true; numgenMod?: number } | { absent: true } | { concat: Val[] };
+type Val =
+  { known: string | number } | { unknown: true; numgenMod?: number } | { absent: true } | { concat: Val[] };
 
 const UNKNOWN: Val = { unknown: true };
 
@@ -247,7 +251,14 @@ function valueOf(e: Json | undefined, p: NftPacket): Val {
         if (addr === undefined) return UNKNOWN;
         return parseIp(addr)?.v6 === (proto === 'ip6') ? { known: addr } : { absent: true };
       }
-      if (proto === 'th' || proto === 'tcp' || proto === 'udp' || proto === 'sctp' || proto === 'udplite' || proto === 'dccp') {
+      if (
+        proto === 'th' ||
+        proto === 'tcp' ||
+        proto === 'udp' ||
+        proto === 'sctp' ||
+        proto === 'udplite' ||
+        proto === 'dccp'
+      ) {
         if (proto !== 'th' && protocolMatches(proto, p.protocol) === 'no') return { absent: true };
         return field === 'dport' ? { known: p.dport } : UNKNOWN;
       }
@@ -286,7 +297,8 @@ function scalarMatches(left: Val, right: Json): Tri {
   }
   const value = left.known;
   if (isObject(right)) {
-    if (isObject(right.prefix)) return inCidr(String(value), `${str(right.prefix.addr)}/${num(right.prefix.len)}`);
+    if (isObject(right.prefix))
+      return inCidr(String(value), `${str(right.prefix.addr)}/${num(right.prefix.len)}`);
     if (Array.isArray(right.range)) {
       const [a, b] = right.range;
       if (typeof value === 'number') return fromBool(value >= Number(a) && value <= Number(b));
@@ -298,7 +310,8 @@ function scalarMatches(left: Val, right: Json): Tri {
   if (Array.isArray(right)) return anyOf(left, right);
   if (right === null || typeof right === 'boolean') return 'maybe';
   if (typeof value === 'number' || typeof right === 'number') {
-    if (typeof value === 'string' && /^[a-z]+$/i.test(value)) return protocolMatches(right, value.toUpperCase() as L4Protocol);
+    if (typeof value === 'string' && /^[a-z]+$/i.test(value))
+      return protocolMatches(right, value.toUpperCase() as L4Protocol);
     return fromBool(Number(value) === Number(right));
   }
   if (parseIp(value) && parseIp(right)) return fromBool(sameIp(value, right));
@@ -369,7 +382,17 @@ function runVerdict(w: Walk, verdict: Json, path: string[]): Outcome {
   }
 }
 
-const TERMINAL = new Set(['accept', 'drop', 'reject', 'dnat', 'snat', 'masquerade', 'redirect', 'queue', 'tproxy']);
+const TERMINAL = new Set([
+  'accept',
+  'drop',
+  'reject',
+  'dnat',
+  'snat',
+  'masquerade',
+  'redirect',
+  'queue',
+  'tproxy',
+]);
 const MAX_DEPTH = 32;
 
 /** Runs one chain; returns whether some path comes back out of it to the caller. */
@@ -412,7 +435,12 @@ function runChain(w: Walk, name: string, path: string[]): boolean {
         branched = true;
         const key = valueOf(o.key, w.packet);
         const data = o.data;
-        const entries: Json[] = typeof data === 'string' ? setElements(w, data) : isObject(data) && Array.isArray(data.set) ? data.set : [];
+        const entries: Json[] =
+          typeof data === 'string'
+            ? setElements(w, data)
+            : isObject(data) && Array.isArray(data.set)
+              ? data.set
+              : [];
         let sure = false;
         const seen = new Set<number>();
         let stillAlive = false;
@@ -442,10 +470,15 @@ function runChain(w: Walk, name: string, path: string[]): boolean {
       }
       // counter, log, mangle (meta mark set), notrack, …: the packet goes on.
     }
-    const grew = w.lines.length > mark.lines || w.endpoints.length > mark.endpoints || w.dropped.length > mark.dropped;
+    const grew =
+      w.lines.length > mark.lines || w.endpoints.length > mark.endpoints || w.dropped.length > mark.dropped;
     // Evidence: rules that acted, except jumps that led nowhere for this packet.
     if (acted && (!branched || grew)) {
-      w.lines.splice(mark.lines, 0, hits.length ? `${renderRule(rule)}  → ${hits.join(', ')}` : renderRule(rule));
+      w.lines.splice(
+        mark.lines,
+        0,
+        hits.length ? `${renderRule(rule)}  → ${hits.join(', ')}` : renderRule(rule),
+      );
     }
     if (alive) next = true; // fell off the end of the rule: next rule
     if (!next) return returns;
@@ -472,9 +505,23 @@ export interface NftTrace {
 /** Follows a packet from the base chains of `table` at `hook` (lowest priority first). */
 export function traceNft(ruleset: NftRuleset, input: NftTraceInput): NftTrace {
   const family = input.family ?? (input.dst && parseIp(input.dst)?.v6 ? 'ip6' : 'ip');
-  const w: Walk = { rs: ruleset, family, table: input.table, packet: input, lines: [], endpoints: [], dropped: [] };
+  const w: Walk = {
+    rs: ruleset,
+    family,
+    table: input.table,
+    packet: input,
+    lines: [],
+    endpoints: [],
+    dropped: [],
+  };
   const bases = ruleset.chains
-    .filter((c) => c.family === family && c.table === input.table && c.hook === input.hook && c.type === (input.type ?? 'nat'))
+    .filter(
+      (c) =>
+        c.family === family &&
+        c.table === input.table &&
+        c.hook === input.hook &&
+        c.type === (input.type ?? 'nat'),
+    )
     .sort((a, b) => (a.prio ?? 0) - (b.prio ?? 0));
   for (const base of bases) {
     const before = w.endpoints.length;
@@ -482,13 +529,23 @@ export function traceNft(ruleset: NftRuleset, input: NftTraceInput): NftTrace {
     // Once a nat chain has set up a DNAT, later nat chains at the hook are not consulted.
     if ((input.type ?? 'nat') === 'nat' && w.endpoints.length > before) break;
   }
-  return { endpoints: [...new Set(w.endpoints)], lines: [...new Set(w.lines)], dropped: [...new Set(w.dropped)] };
+  return {
+    endpoints: [...new Set(w.endpoints)],
+    lines: [...new Set(w.lines)],
+    dropped: [...new Set(w.dropped)],
+  };
 }
 
-const asRuleset = (input: string | NftRuleset): NftRuleset => (typeof input === 'string' ? parseNftJson(input) : input);
+const asRuleset = (input: string | NftRuleset): NftRuleset =>
+  typeof input === 'string' ? parseNftJson(input) : input;
 
 /** The filter-chain paths of `table` that end in drop / reject for this packet. */
-function refusals(rs: NftRuleset, table: string, hooks: NftTraceInput['hook'][], packet: NftPacket): string[] {
+function refusals(
+  rs: NftRuleset,
+  table: string,
+  hooks: NftTraceInput['hook'][],
+  packet: NftPacket,
+): string[] {
   return hooks.flatMap((hook) => {
     const t = traceNft(rs, { table, hook, type: 'filter', ...packet });
     return t.dropped.length > 0 ? t.lines : [];
@@ -501,14 +558,22 @@ export const kubeProxyNftables = {
     const rs = asRuleset(output);
     const packet: NftPacket = { dst: q.address, protocol: q.protocol, dport: q.port, dstIsLocal: false };
     const t = traceNft(rs, { table: 'kube-proxy', hook: 'prerouting', ...packet });
-    return answer(t.endpoints, t.lines, t.endpoints.length ? [] : refusals(rs, 'kube-proxy', ['prerouting', 'forward'], packet));
+    return answer(
+      t.endpoints,
+      t.lines,
+      t.endpoints.length ? [] : refusals(rs, 'kube-proxy', ['prerouting', 'forward'], packet),
+    );
   },
 
   nodePort(output: string | NftRuleset, q: NodePortQuery): RuleAnswer {
     const rs = asRuleset(output);
     const packet: NftPacket = { dst: q.nodeAddress, protocol: q.protocol, dport: q.port, dstIsLocal: true };
     const t = traceNft(rs, { table: 'kube-proxy', hook: 'prerouting', ...packet });
-    return answer(t.endpoints, t.lines, t.endpoints.length ? [] : refusals(rs, 'kube-proxy', ['prerouting', 'input'], packet));
+    return answer(
+      t.endpoints,
+      t.lines,
+      t.endpoints.length ? [] : refusals(rs, 'kube-proxy', ['prerouting', 'input'], packet),
+    );
   },
 };
 
@@ -516,7 +581,14 @@ export const kubeProxyNftables = {
 export const portmapNftables = {
   hostPort(output: string | NftRuleset, q: HostPortQuery): RuleAnswer {
     const rs = asRuleset(output);
-    const t = traceNft(rs, { table: 'cni_hostport', hook: 'prerouting', dst: q.nodeAddress, protocol: q.protocol, dport: q.port, dstIsLocal: true });
+    const t = traceNft(rs, {
+      table: 'cni_hostport',
+      hook: 'prerouting',
+      dst: q.nodeAddress,
+      protocol: q.protocol,
+      dport: q.port,
+      dstIsLocal: true,
+    });
     return answer(t.endpoints, t.lines);
   },
 };

@@ -147,7 +147,7 @@ export function inCidr(address: string | undefined, cidr: string): Tri {
     mask = (1n << BigInt(bits)) - 1n;
   } else if (/^\d+$/.test(lenText)) {
     const len = Number(lenText);
-    mask = len === 0 ? 0n : (((1n << BigInt(len)) - 1n) << BigInt(bits - len));
+    mask = len === 0 ? 0n : ((1n << BigInt(len)) - 1n) << BigInt(bits - len);
   } else {
     // iptables may print a dotted netmask for non-contiguous masks.
     const m = parseIp(lenText);
@@ -182,7 +182,16 @@ export function unique<T>(items: Iterable<T>): T[] {
   return [...new Set(items)];
 }
 
-export function answer(endpoints: Iterable<string>, lines: Iterable<string>, rejected: Iterable<string> = []): RuleAnswer {
+export function answer(
+  endpoints: Iterable<string>,
+  lines: Iterable<string>,
+  rejected: Iterable<string> = [],
+): RuleAnswer {
   const eps = unique(endpoints).sort();
-  return { found: eps.length > 0, endpoints: eps, lines: unique(lines), rejected: eps.length > 0 ? [] : unique(rejected) };
+  return {
+    found: eps.length > 0,
+    endpoints: eps,
+    lines: unique(lines),
+    rejected: eps.length > 0 ? [] : unique(rejected),
+  };
 }

@@ -15,44 +15,75 @@ const PORT = 80;
 
 function probeAll(t: TestEnv, ns: string, host: string, protocols: Protocol[]): Promise<ProbeResult[]> {
   const { kube, agent, config } = t.ctx;
-  return Promise.all(protocols.map((protocol) => agent.probe(kube, { namespace: ns, pod: 'client', container: 'c' }, { protocol, host, port: PORT }, config.probeTimeout)));
+  return Promise.all(
+    protocols.map((protocol) =>
+      agent.probe(
+        kube,
+        { namespace: ns, pod: 'client', container: 'c' },
+        { protocol, host, port: PORT },
+        config.probeTimeout,
+      ),
+    ),
+  );
 }
 
-const show = (results: ProbeResult[]) => results.map((r) => `${r.protocol} ${r.host}:${r.port} → ${r.result}   ${r.raw}`).join('\n');
+const show = (results: ProbeResult[]) =>
+  results.map((r) => `${r.protocol} ${r.host}:${r.port} → ${r.result}   ${r.raw}`).join('\n');
 
 describe('[sig-network] SCTP [Feature:SCTP] NetworkPolicy', () => {
-  sctpIt('A NetworkPolicy matching an SCTP port does not allow TCP or UDP traffic', 'A NetworkPolicy matching an SCTP port does not allow TCP or UDP traffic', async (t) => {
-    const ns = await t.namespace('policy-sctp-only');
-    const { agent } = t.ctx;
-    const [server] = await startPods(t, ns, [pod('server', [agent.server('s', { tcp: [PORT], udp: [PORT] })]), pod('client', [agent.client('c')])]);
-    const serverIP = server.status!.podIP!;
+  sctpIt(
+    'A NetworkPolicy matching an SCTP port does not allow TCP or UDP traffic',
+    'A NetworkPolicy matching an SCTP port does not allow TCP or UDP traffic',
+    async (t) => {
+      const ns = await t.namespace('policy-sctp-only');
+      const { agent } = t.ctx;
+      const [server] = await startPods(t, ns, [
+        pod('server', [agent.server('s', { tcp: [PORT], udp: [PORT] })]),
+        pod('client', [agent.client('c')]),
+      ]);
+      const serverIP = server.status!.podIP!;
 
-    // Positive control: with no policy, TCP and UDP reach the server.
-    const open = await poll('TCP and UDP to flow before the policy', { timeoutMs: t.ctx.config.ruleTimeout * 1000, intervalMs: 500 }, async () => {
-      const results = await probeAll(t, ns, serverIP, ['TCP', 'UDP']);
-      if (results.every((r) => r.result === 'connected')) return results;
-      throw new Error(show(results));
-    });
-    t.evidence('before the policy', show(open));
+      // Positive control: with no policy, TCP and UDP reach the server.
+      const open = await poll(
+        'TCP and UDP to flow before the policy',
+        { timeoutMs: t.ctx.config.ruleTimeout * 1000, intervalMs: 500 },
+        async () => {
+          const results = await probeAll(t, ns, serverIP, ['TCP', 'UDP']);
+          if (results.every((r) => r.result === 'connected')) return results;
+          throw new Error(show(results));
+        },
+      );
+      t.evidence('before the policy', show(open));
 
-    await t.ctx.kube.networking.createNamespacedNetworkPolicy({
-      namespace: ns,
-      body: networkPolicy('allow-only-sctp', { podSelector: { app: 'server' }, ingress: [{ ports: [{ port: PORT, protocol: 'SCTP' }] }] }),
-    });
+      await t.ctx.kube.networking.createNamespacedNetworkPolicy({
+        namespace: ns,
+        body: networkPolicy('allow-only-sctp', {
+          podSelector: { app: 'server' },
+          ingress: [{ ports: [{ port: PORT, protocol: 'SCTP' }] }],
+        }),
+      });
 
-    // The engine needs a moment to program the policy; wait for both to stop,
-    // then check once more that neither comes back.
-    let last: ProbeResult[] = [];
-    await poll('TCP and UDP to be blocked by the SCTP-only policy', { timeoutMs: t.ctx.config.ruleTimeout * 1000, intervalMs: 500 }, async () => {
-      last = await probeAll(t, ns, serverIP, ['TCP', 'UDP']);
-      if (last.every((r) => r.result !== 'connected')) return last;
-      throw new Error(show(last));
-    }).catch((err) => {
-      if (!(err instanceof PollTimeout)) throw err;
-    });
-    if (last.every((r) => r.result !== 'connected')) last = await probeAll(t, ns, serverIP, ['TCP', 'UDP']);
-    t.evidence('after the policy', show(last));
-    const leaked = last.filter((r) => r.result === 'connected').map((r) => r.protocol);
-    expect(leaked, `a policy allowing only SCTP/${PORT} let ${leaked.join(' and ')} through on port ${PORT}`).to.deep.equal([]);
-  });
+      // The engine needs a moment to program the policy; wait for both to stop,
+      // then check once more that neither comes back.
+      let last: ProbeResult[] = [];
+      await poll(
+        'TCP and UDP to be blocked by the SCTP-only policy',
+        { timeoutMs: t.ctx.config.ruleTimeout * 1000, intervalMs: 500 },
+        async () => {
+          last = await probeAll(t, ns, serverIP, ['TCP', 'UDP']);
+          if (last.every((r) => r.result !== 'connected')) return last;
+          throw new Error(show(last));
+        },
+      ).catch((err) => {
+        if (!(err instanceof PollTimeout)) throw err;
+      });
+      if (last.every((r) => r.result !== 'connected')) last = await probeAll(t, ns, serverIP, ['TCP', 'UDP']);
+      t.evidence('after the policy', show(last));
+      const leaked = last.filter((r) => r.result === 'connected').map((r) => r.protocol);
+      expect(
+        leaked,
+        `a policy allowing only SCTP/${PORT} let ${leaked.join(' and ')} through on port ${PORT}`,
+      ).to.deep.equal([]);
+    },
+  );
 });

@@ -8,14 +8,26 @@ import { existsSync, readdirSync } from 'node:fs';
 import { expect } from 'chai';
 import { execa } from 'execa';
 import { poll } from '../../helpers/poll.ts';
-import { cluster, clusterEnv, clusterUp, inNode, kubectl, NETNS, NODE_IP, STATE_DIR } from './local-cluster.ts';
+import {
+  cluster,
+  clusterEnv,
+  clusterUp,
+  inNode,
+  kubectl,
+  NETNS,
+  NODE_IP,
+  STATE_DIR,
+} from './local-cluster.ts';
 
 const NS = 'cluster-selftest';
 
 async function applyYaml(yaml: string): Promise<void> {
   const r = await execa('sh', ['-c', `"$KUBECTL" --kubeconfig "$KC" apply -f -`], {
     input: yaml,
-    env: { KUBECTL: `${process.env.HOME ?? '/root'}/.cache/sctp-e2e/bin/kubectl`, KC: `${STATE_DIR}/kubeconfig.yaml` },
+    env: {
+      KUBECTL: `${process.env.HOME ?? '/root'}/.cache/sctp-e2e/bin/kubectl`,
+      KC: `${STATE_DIR}/kubeconfig.yaml`,
+    },
     reject: false,
     all: true,
   });
@@ -36,7 +48,29 @@ spec:
 ${extra}`;
 
 async function probe(from: string, protocol: string, host: string, port: number): Promise<string> {
-  const r = await execa(`${process.env.HOME ?? '/root'}/.cache/sctp-e2e/bin/kubectl`, ['--kubeconfig', `${STATE_DIR}/kubeconfig.yaml`, '-n', NS, 'exec', from, '--', '/bin/agent', 'probe', '--protocol', protocol, '--host', host, '--port', String(port), '--timeout-ms', '1500'], { reject: false });
+  const r = await execa(
+    `${process.env.HOME ?? '/root'}/.cache/sctp-e2e/bin/kubectl`,
+    [
+      '--kubeconfig',
+      `${STATE_DIR}/kubeconfig.yaml`,
+      '-n',
+      NS,
+      'exec',
+      from,
+      '--',
+      '/bin/agent',
+      'probe',
+      '--protocol',
+      protocol,
+      '--host',
+      host,
+      '--port',
+      String(port),
+      '--timeout-ms',
+      '1500',
+    ],
+    { reject: false },
+  );
   return JSON.parse(r.stdout || '{"result":"error"}').result;
 }
 
@@ -45,21 +79,30 @@ async function leftovers(): Promise<string[]> {
   const found: string[] = [];
   const netns = (await execa('ip', ['netns', 'list'])).stdout;
   if (/sctpe2e-node/.test(netns)) found.push(`network namespace: ${netns}`);
-  const links = (await execa('ip', ['-o', 'link'])).stdout.split('\n').filter((l) => /sctpe2e-(h|n)\d/.test(l));
+  const links = (await execa('ip', ['-o', 'link'])).stdout
+    .split('\n')
+    .filter((l) => /sctpe2e-(h|n)\d/.test(l));
   found.push(...links.map((l) => `link: ${l}`));
-  const routes = (await execa('ip', ['route'])).stdout.split('\n').filter((l) => l.startsWith('198.18.') || l.startsWith('198.19.'));
+  const routes = (await execa('ip', ['route'])).stdout
+    .split('\n')
+    .filter((l) => l.startsWith('198.18.') || l.startsWith('198.19.'));
   found.push(...routes.map((r) => `route: ${r}`));
-  const mounts = (await execa('cat', ['/proc/self/mountinfo'])).stdout.split('\n').filter((l) => /\/run\/sctpe2e|sctpe2e-node|\/var\/lib\/sctp-e2e/.test(l));
+  const mounts = (await execa('cat', ['/proc/self/mountinfo'])).stdout
+    .split('\n')
+    .filter((l) => /\/run\/sctpe2e|sctpe2e-node|\/var\/lib\/sctp-e2e/.test(l));
   found.push(...mounts.map((m) => `mount: ${m}`));
   const procs = (await execa('ps', ['-eo', 'pid,stat,args'])).stdout
     .split('\n')
     .filter((l) => /sctp-e2e\/(cluster|bin)|sctp-e2e\.sock|containerd-shim/.test(l) && !/ Z/.test(l));
   found.push(...procs.map((p) => `process: ${p.trim()}`));
-  for (const c of readdirSync('/sys/fs/cgroup')) if (existsSync(`/sys/fs/cgroup/${c}/sctp-e2e`)) found.push(`cgroup: ${c}/sctp-e2e`);
+  for (const c of readdirSync('/sys/fs/cgroup'))
+    if (existsSync(`/sys/fs/cgroup/${c}/sctp-e2e`)) found.push(`cgroup: ${c}/sctp-e2e`);
   if (existsSync(STATE_DIR)) found.push(`state dir: ${STATE_DIR}`);
   // iptables chains and ipsets live in the node's namespace and go with it;
   // the host's own tables must hold nothing of ours.
-  const hostRules = (await execa('sh', ['-c', 'iptables-save 2>/dev/null; ipset list -n 2>/dev/null'])).stdout.split('\n').filter((l) => /KUBE-|CNI-|kube-router|sctp-e2e/i.test(l));
+  const hostRules = (await execa('sh', ['-c', 'iptables-save 2>/dev/null; ipset list -n 2>/dev/null'])).stdout
+    .split('\n')
+    .filter((l) => /KUBE-|CNI-|kube-router|sctp-e2e/i.test(l));
   found.push(...hostRules.map((r) => `host rule: ${r}`));
   return found;
 }
@@ -76,7 +119,13 @@ describe('local cluster', function () {
   });
 
   it('has a Ready node and every component running', async () => {
-    const ready = await kubectl('get', 'node', 'sctp-e2e-node1', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}');
+    const ready = await kubectl(
+      'get',
+      'node',
+      'sctp-e2e-node1',
+      '-o',
+      'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+    );
     expect(ready).to.equal('True');
     const status = await cluster('status');
     expect(status.code, status.output).to.equal(0);
@@ -84,7 +133,13 @@ describe('local cluster', function () {
   });
 
   it('runs pods from locally imported images, with exec and logs', async () => {
-    await applyYaml(agentPod('server', ['--tcp', '80', '--udp', '80'], '    ports: [{containerPort: 80, protocol: SCTP, hostPort: 30180}]'));
+    await applyYaml(
+      agentPod(
+        'server',
+        ['--tcp', '80', '--udp', '80'],
+        '    ports: [{containerPort: 80, protocol: SCTP, hostPort: 30180}]',
+      ),
+    );
     await applyYaml(agentPod('client', []));
     await kubectl('-n', NS, 'wait', '--for=condition=Ready', 'pod/server', 'pod/client', '--timeout=90s');
     const out = await kubectl('-n', NS, 'exec', 'server', '--', '/bin/agent', 'version');
@@ -101,14 +156,25 @@ spec:
   selector: {app: server}
   ports: [{port: 7777, targetPort: 80, protocol: SCTP}]`);
     const slice = await poll('an SCTP EndpointSlice', { timeoutMs: 30_000 }, async () => {
-      const ports = await kubectl('-n', NS, 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=sctp-svc', '-o', 'jsonpath={.items[*].ports[*].protocol}:{.items[*].ports[*].port}');
+      const ports = await kubectl(
+        '-n',
+        NS,
+        'get',
+        'endpointslices',
+        '-l',
+        'kubernetes.io/service-name=sctp-svc',
+        '-o',
+        'jsonpath={.items[*].ports[*].protocol}:{.items[*].ports[*].port}',
+      );
       if (ports === 'SCTP:80') return ports;
       throw new Error(ports);
     });
     expect(slice).to.equal('SCTP:80');
     const ip = await kubectl('-n', NS, 'get', 'svc', 'sctp-svc', '-o', 'jsonpath={.spec.clusterIP}');
     const rule = await poll('kube-proxy SCTP rule', { timeoutMs: 30_000 }, async () => {
-      const rules = (await inNode('iptables-save -t nat')).split('\n').filter((l) => l.includes(`-d ${ip}/32 -p sctp`));
+      const rules = (await inNode('iptables-save -t nat'))
+        .split('\n')
+        .filter((l) => l.includes(`-d ${ip}/32 -p sctp`));
       if (rules.length) return rules[0];
       throw new Error('no rule yet');
     });
@@ -142,14 +208,45 @@ spec:
   });
 
   it('resolves kubernetes.default.svc.cluster.local from a pod', async () => {
-    const out = await kubectl('-n', NS, 'exec', 'client', '--', 'nslookup', 'kubernetes.default.svc.cluster.local');
-    const svcIP = await kubectl('get', 'svc', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.clusterIP}');
+    const out = await kubectl(
+      '-n',
+      NS,
+      'exec',
+      'client',
+      '--',
+      'nslookup',
+      'kubernetes.default.svc.cluster.local',
+    );
+    const svcIP = await kubectl(
+      'get',
+      'svc',
+      'kubernetes',
+      '-n',
+      'default',
+      '-o',
+      'jsonpath={.spec.clusterIP}',
+    );
     expect(out).to.include(svcIP);
   });
 
   it('accepts SSH with the generated key on the node address', async () => {
     const env = clusterEnv();
-    const r = await execa('ssh', ['-i', env.SCTP_E2E_SSH_KEY, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', `root@${NODE_IP}`, 'ip -o addr show dev cni0'], { reject: false });
+    const r = await execa(
+      'ssh',
+      [
+        '-i',
+        env.SCTP_E2E_SSH_KEY,
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        `root@${NODE_IP}`,
+        'ip -o addr show dev cni0',
+      ],
+      { reject: false },
+    );
     expect(r.exitCode, r.stderr).to.equal(0);
     expect(r.stdout).to.include('198.19.0.1');
   });
@@ -166,7 +263,7 @@ spec:
     const down = await cluster('down');
     expect(down.code, down.output).to.equal(0);
     const left = await leftovers();
-    expect(left, left.join("\n")).to.deep.equal([]);
+    expect(left, left.join('\n')).to.deep.equal([]);
     expect((await execa('ip', ['netns', 'list'])).stdout).to.not.include(NETNS);
     const up = await cluster('up');
     expect(up.code, up.output).to.equal(0);

@@ -87,7 +87,9 @@ function verdictOf(run: CliRun, fragment: string): string {
 
 function failureText(run: CliRun, fragment: string): string {
   // The progress reporter prints each failure in full after the run.
-  const at = run.stdout.split(/\n(?=\d+\) )/).find((block) => /^\d+\) /.test(block) && block.includes(fragment));
+  const at = run.stdout
+    .split(/\n(?=\d+\) )/)
+    .find((block) => /^\d+\) /.test(block) && block.includes(fragment));
   return at ?? '';
 }
 
@@ -105,17 +107,35 @@ describe('fault harness [Feature:SCTP]', function () {
       await fault.apply();
       let broken: CliRun;
       try {
-        broken = await sctpE2e(['run', '--focus', fault.focus, '--report-dir', `/tmp/sctp-e2e-fault-${process.pid}`]);
+        // A short rule deadline: under the fault the rules never come.
+        broken = await sctpE2e([
+          'run',
+          '--focus',
+          fault.focus,
+          '--rule-timeout',
+          '10',
+          '--report-dir',
+          `/tmp/sctp-e2e-fault-${process.pid}`,
+        ]);
       } finally {
         await fault.undo();
       }
-      const repaired = await sctpE2e(['run', '--focus', fault.focus, '--report-dir', `/tmp/sctp-e2e-fault-${process.pid}`]);
+      const repaired = await sctpE2e([
+        'run',
+        '--focus',
+        fault.focus,
+        '--report-dir',
+        `/tmp/sctp-e2e-fault-${process.pid}`,
+      ]);
       const problems: string[] = [];
       for (const f of fault.mustFail) {
         const observed = verdictOf(broken, f.title);
         table.push(`${fault.name} | ${f.title} | FAIL | ${observed}`);
         if (observed !== 'FAIL') problems.push(`"${f.title}" must fail under the fault, was ${observed}`);
-        else if (!f.message.test(failureText(broken, f.title))) problems.push(`"${f.title}" failed without naming what is missing (${f.message}):\n${failureText(broken, f.title)}`);
+        else if (!f.message.test(failureText(broken, f.title)))
+          problems.push(
+            `"${f.title}" failed without naming what is missing (${f.message}):\n${failureText(broken, f.title)}`,
+          );
         const again = verdictOf(repaired, f.title);
         table.push(`${fault.name} (repaired) | ${f.title} | ok | ${again}`);
         if (again !== 'ok') problems.push(`"${f.title}" must pass once repaired, was ${again}`);
@@ -125,9 +145,15 @@ describe('fault harness [Feature:SCTP]', function () {
         table.push(`${fault.name} | ${title} | ok | ${observed}`);
         if (observed !== 'ok') problems.push(`"${title}" must still pass under the fault, was ${observed}`);
       }
-      expect(problems, `${problems.join('\n')}\n--- run under the fault:\n${broken.stdout.slice(-4000)}`).to.deep.equal([]);
+      expect(
+        problems,
+        `${problems.join('\n')}\n--- run under the fault:\n${broken.stdout.slice(-4000)}`,
+      ).to.deep.equal([]);
       expect(broken.code, 'exit code under the fault').to.equal(1);
-      expect(repaired.code, `exit code once repaired\n${repaired.stdout.slice(-3000)}${repaired.stderr}`).to.equal(0);
+      expect(
+        repaired.code,
+        `exit code once repaired\n${repaired.stdout.slice(-3000)}${repaired.stderr}`,
+      ).to.equal(0);
     });
   }
 });

@@ -8,12 +8,17 @@ import { execa } from 'execa';
 import { ROOT } from '../../helpers/runner.ts';
 
 export const STATE_DIR = process.env.SCTP_E2E_STATE ?? '/var/lib/sctp-e2e/cluster';
-export const CACHE_BIN = join(process.env.SCTP_E2E_CACHE ?? join(process.env.HOME ?? '/root', '.cache/sctp-e2e'), 'bin');
+export const CACHE_BIN = join(
+  process.env.SCTP_E2E_CACHE ?? join(process.env.HOME ?? '/root', '.cache/sctp-e2e'),
+  'bin',
+);
 export const KUBECONFIG = join(STATE_DIR, 'kubeconfig.yaml');
 export const NETNS = 'sctpe2e-node1';
 export const NODE_IP = '198.18.0.2';
 
-export async function cluster(action: 'up' | 'down' | 'status'): Promise<{ code: number; output: string; seconds: number }> {
+export async function cluster(
+  action: 'up' | 'down' | 'status',
+): Promise<{ code: number; output: string; seconds: number }> {
   const started = Date.now();
   const r = await execa('bash', [join(ROOT, 'cluster', `${action}.sh`)], { reject: false, all: true });
   return { code: r.exitCode ?? -1, output: r.all ?? '', seconds: (Date.now() - started) / 1000 };
@@ -21,11 +26,15 @@ export async function cluster(action: 'up' | 'down' | 'status'): Promise<{ code:
 
 export async function clusterUp(): Promise<void> {
   const r = await cluster('up');
-  if (r.code !== 0) throw new Error(`cluster up failed (exit ${r.code}):\n${r.output.split('\n').slice(-25).join('\n')}`);
+  if (r.code !== 0)
+    throw new Error(`cluster up failed (exit ${r.code}):\n${r.output.split('\n').slice(-25).join('\n')}`);
 }
 
 export async function kubectl(...args: string[]): Promise<string> {
-  const r = await execa(join(CACHE_BIN, 'kubectl'), ['--kubeconfig', KUBECONFIG, ...args], { all: true, reject: false });
+  const r = await execa(join(CACHE_BIN, 'kubectl'), ['--kubeconfig', KUBECONFIG, ...args], {
+    all: true,
+    reject: false,
+  });
   if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.all}`);
   return r.stdout;
 }
@@ -62,7 +71,11 @@ export interface CliRun {
 /** Runs bin/sctp-e2e with the given arguments; environment as given. */
 export async function sctpE2e(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
   const started = Date.now();
-  const r = await execa(join(ROOT, 'bin', 'sctp-e2e'), args, { reject: false, env: { SCTP_E2E_DEBUG: undefined, ...env }, extendEnv: true });
+  const r = await execa(join(ROOT, 'bin', 'sctp-e2e'), args, {
+    reject: false,
+    env: { SCTP_E2E_DEBUG: undefined, ...env },
+    extendEnv: true,
+  });
   const verdicts = new Map<string, 'ok' | 'FAIL' | 'skip'>();
   for (const line of r.stdout.split('\n')) {
     const m = /^(ok|FAIL|skip) +(.*) \(\d+\.\ds\) +\[/.exec(line);

@@ -22,7 +22,11 @@ function expectGreen(run: CliRun): void {
   expect(run.summary!.failed, detail).to.equal(0);
   expect(run.summary!.passed, detail).to.be.greaterThan(0);
   for (const [title, verdict] of run.verdicts) {
-    if (verdict === 'skip') expect(ACCEPTED_SKIPS.some((r) => r.test(title)), `unexpected skip: ${title}\n${detail}`).to.equal(true);
+    if (verdict === 'skip')
+      expect(
+        ACCEPTED_SKIPS.some((r) => r.test(title)),
+        `unexpected skip: ${title}\n${detail}`,
+      ).to.equal(true);
   }
 }
 
@@ -47,18 +51,32 @@ describe('sctp-e2e run against the local cluster', function () {
     const run = await sctpE2e(['run', '--focus', '\\[Feature:SCTP\\]', '--report-dir', reportDir]);
     expectGreen(run);
     expect(run.stdout).to.match(/node access ssh/);
-    expect(readdirSync(join(reportDir, 'allure-results')).some((f) => f.endsWith('-result.json'))).to.equal(true);
+    expect(readdirSync(join(reportDir, 'allure-results')).some((f) => f.endsWith('-result.json'))).to.equal(
+      true,
+    );
     expect(readFileSync(join(reportDir, 'junit.xml'), 'utf8')).to.include('[Feature:SCTP]');
     expect(await leftoverNamespaces()).to.equal('');
   });
 
   it('passes the tier with node access through the host-exec pod', async () => {
-    const run = await sctpE2e(['run', '--focus', '\\[Feature:SCTP\\]', '--node-access', 'pod', '--report-dir', join(tmp, 'pod')]);
+    const run = await sctpE2e([
+      'run',
+      '--focus',
+      '\\[Feature:SCTP\\]',
+      '--node-access',
+      'pod',
+      '--report-dir',
+      join(tmp, 'pod'),
+    ]);
     expectGreen(run);
     expect(run.stdout).to.match(/node access pod/);
     // The guard's readings are in the allure results of every test.
-    const results = readdirSync(join(tmp, 'pod', 'allure-results')).filter((f) => f.endsWith('-attachment.txt'));
-    const guard = results.map((f) => readFileSync(join(tmp, 'pod', 'allure-results', f), 'utf8')).filter((t) => t.includes('sctp-e2e-node1:'));
+    const results = readdirSync(join(tmp, 'pod', 'allure-results')).filter((f) =>
+      f.endsWith('-attachment.txt'),
+    );
+    const guard = results
+      .map((f) => readFileSync(join(tmp, 'pod', 'allure-results', f), 'utf8'))
+      .filter((t) => t.includes('sctp-e2e-node1:'));
     expect(guard.length).to.be.greaterThan(0);
     expect(guard[0]).to.match(/sctp-e2e-node1: unavailable → unavailable/);
     expect(await leftoverNamespaces()).to.equal('');
@@ -76,24 +94,49 @@ describe('sctp-e2e run against the local cluster', function () {
     const bad = join(tmp, 'bad-kubeconfig');
     writeFileSync(bad, 'this: [is not a kubeconfig\n');
     expectOneLineError(await sctpE2e(['run', '--kubeconfig', bad]), /cannot load kubeconfig/);
-    expectOneLineError(await sctpE2e(['run', '--kubeconfig', join(tmp, 'missing')]), /kubeconfig .* does not exist/);
+    expectOneLineError(
+      await sctpE2e(['run', '--kubeconfig', join(tmp, 'missing')]),
+      /kubeconfig .* does not exist/,
+    );
     const unreachable = join(tmp, 'unreachable-kubeconfig');
     writeFileSync(
       unreachable,
-      readFileSync(clusterEnv().SCTP_E2E_KUBECONFIG, 'utf8').replace(/server: .*/, 'server: https://127.0.0.1:1'),
+      readFileSync(clusterEnv().SCTP_E2E_KUBECONFIG, 'utf8').replace(
+        /server: .*/,
+        'server: https://127.0.0.1:1',
+      ),
     );
-    expectOneLineError(await sctpE2e(['run', '--kubeconfig', unreachable]), /cannot reach the API server at https:\/\/127\.0\.0\.1:1/);
+    expectOneLineError(
+      await sctpE2e(['run', '--kubeconfig', unreachable]),
+      /cannot reach the API server at https:\/\/127\.0\.0\.1:1/,
+    );
     // No kubeconfig anywhere and no local cluster env: the client's silent
     // fallback to localhost:8080 must not be taken for a cluster.
-    expectOneLineError(await sctpE2e(['run'], { SCTP_E2E_STATE: join(tmp, 'no-local-cluster'), HOME: tmp, KUBECONFIG: undefined }), /no kubeconfig found/);
+    expectOneLineError(
+      await sctpE2e(['run'], {
+        SCTP_E2E_STATE: join(tmp, 'no-local-cluster'),
+        HOME: tmp,
+        KUBECONFIG: undefined,
+      }),
+      /no kubeconfig found/,
+    );
     expectOneLineError(await sctpE2e(['run', '--node-access', 'telnet']), /invalid flag nodeAccess/);
     const otherKey = await import('node:child_process').then((cp) => {
       const path = join(tmp, 'other-key');
       if (!existsSync(path)) cp.execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path]);
       return path;
     });
-    expectOneLineError(await sctpE2e(['run', '--node-access', 'ssh', '--ssh-key', otherKey]), /SSH authentication to root@198\.18\.0\.2:22 \(node sctp-e2e-node1\) failed/);
-    expectOneLineError(await sctpE2e(['run', '--node-access', 'ssh', '--ssh-port', '2222']), /cannot SSH to root@198\.18\.0\.2:2222/);
-    expectOneLineError(await sctpE2e(['run', '--focus', 'no such test at all']), /no test matched the selection/);
+    expectOneLineError(
+      await sctpE2e(['run', '--node-access', 'ssh', '--ssh-key', otherKey]),
+      /SSH authentication to root@198\.18\.0\.2:22 \(node sctp-e2e-node1\) failed/,
+    );
+    expectOneLineError(
+      await sctpE2e(['run', '--node-access', 'ssh', '--ssh-port', '2222']),
+      /cannot SSH to root@198\.18\.0\.2:2222/,
+    );
+    expectOneLineError(
+      await sctpE2e(['run', '--focus', 'no such test at all']),
+      /no test matched the selection/,
+    );
   });
 });

@@ -7,7 +7,8 @@ import { SuiteError } from '../../helpers/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sctp-e2e-config-'));
 const noLocal = join(dir, 'absent-env');
-const load = (flags = {}, env: NodeJS.ProcessEnv = {}, configFile?: string, localEnvFile = noLocal) => loadConfig({ flags, env, configFile, localEnvFile, runId: 'r1' });
+const load = (flags = {}, env: NodeJS.ProcessEnv = {}, configFile?: string, localEnvFile = noLocal) =>
+  loadConfig({ flags, env, configFile, localEnvFile, runId: 'r1' });
 
 describe('config', () => {
   it('derives flag and variable names from the setting name', () => {
@@ -17,14 +18,25 @@ describe('config', () => {
 
   it('has defaults: not disruptive, auto node access, InternalIP, reports/', () => {
     const c = load();
-    expect(c).to.include({ disruptive: false, nodeAccess: 'auto', sshAddressType: 'InternalIP', reportDir: 'reports', sshPort: 22, runId: 'r1' });
+    expect(c).to.include({
+      disruptive: false,
+      nodeAccess: 'auto',
+      sshAddressType: 'InternalIP',
+      reportDir: 'reports',
+      sshPort: 22,
+      runId: 'r1',
+    });
     expect(c.agent).to.equal(undefined);
   });
 
   it('takes flags over environment over the config file', () => {
     const file = join(dir, 'c.yaml');
     writeFileSync(file, 'sshUser: fromfile\nsshPort: 2200\nreportDir: file-reports\n');
-    const c = load({ sshUser: 'fromflag' }, { SCTP_E2E_SSH_PORT: '2222', SCTP_E2E_SSH_USER: 'fromenv' }, file);
+    const c = load(
+      { sshUser: 'fromflag' },
+      { SCTP_E2E_SSH_PORT: '2222', SCTP_E2E_SSH_USER: 'fromenv' },
+      file,
+    );
     expect(c.sshUser).to.equal('fromflag');
     expect(c.sshPort).to.equal(2222);
     expect(c.reportDir).to.equal('file-reports');
@@ -36,7 +48,11 @@ describe('config', () => {
   });
 
   for (const [what, flags, message] of [
-    ['an unknown node access', { nodeAccess: 'telnet' }, /invalid flag nodeAccess: "telnet" — use one of auto, ssh, pod, none/],
+    [
+      'an unknown node access',
+      { nodeAccess: 'telnet' },
+      /invalid flag nodeAccess: "telnet" — use one of auto, ssh, pod, none/,
+    ],
     ['a bad number', { sshPort: 'abc' }, /invalid flag sshPort: "abc" is not a positive number/],
     ['a broken regex', { focus: '[Feature:SCTP' }, /invalid --focus regex/],
     ['ssh without a key', { nodeAccess: 'ssh' }, /--node-access ssh needs an SSH key/],
@@ -71,9 +87,17 @@ describe('config', () => {
     const envFile = join(dir, 'env');
     const key = join(dir, 'id');
     writeFileSync(key, 'key');
-    writeFileSync(envFile, `SCTP_E2E_KUBECONFIG=/local/kubeconfig\nSCTP_E2E_SSH_KEY=${key}\nSCTP_E2E_AGENT=usrsctp\nSCTP_E2E_LOCAL_CLUSTER=node1\n`);
+    writeFileSync(
+      envFile,
+      `SCTP_E2E_KUBECONFIG=/local/kubeconfig\nSCTP_E2E_SSH_KEY=${key}\nSCTP_E2E_AGENT=usrsctp\nSCTP_E2E_LOCAL_CLUSTER=node1\n`,
+    );
     const local = load({}, {}, undefined, envFile);
-    expect(local).to.include({ kubeconfig: '/local/kubeconfig', sshKey: key, agent: 'usrsctp', localCluster: 'node1' });
+    expect(local).to.include({
+      kubeconfig: '/local/kubeconfig',
+      sshKey: key,
+      agent: 'usrsctp',
+      localCluster: 'node1',
+    });
     const own = load({ kubeconfig: '/mine' }, {}, undefined, envFile);
     expect(own.kubeconfig).to.equal('/mine');
     expect(own.agent).to.equal(undefined);

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { selects } from '../../helpers/selection.ts';
 
-const basic = '[sig-network] SCTP [Feature:SCTP] declaring SCTP Pods can declare SCTP containerPorts and hostPorts';
+const basic =
+  '[sig-network] SCTP [Feature:SCTP] declaring SCTP Pods can declare SCTP containerPorts and hostPorts';
 const conn = '[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] pod to pod over SCTP';
 
 describe('test selection (focus/skip over titles and tags)', () => {
@@ -14,7 +15,10 @@ describe('test selection (focus/skip over titles and tags)', () => {
   it('focuses on escaped tags the way upstream does', () => {
     expect(selects(basic, { focus: '\\[Feature:SCTP\\]', disruptive: true })).to.equal(true);
     expect(selects(conn, { focus: '\\[Feature:SCTP\\]', disruptive: true })).to.equal(false);
-    expect(selects(conn, { focus: '\\[Feature:SCTPConnectivity\\]', disruptive: false }), 'needs --disruptive').to.equal(false);
+    expect(
+      selects(conn, { focus: '\\[Feature:SCTPConnectivity\\]', disruptive: false }),
+      'needs --disruptive',
+    ).to.equal(false);
   });
 
   it('skips what --skip matches, after focus', () => {
