@@ -252,27 +252,36 @@ start_control_plane() {
     --bind-address=127.0.0.1 --leader-elect=false --v=1
   # RBAC and the DNS Service for the node-level components; `apply` keeps
   # this step idempotent.
-  sed -e "s#@DNS_SVC_IP@#$DNS_SVC_IP#g" -e "s#@NODE_IP@#$NODE_IP#g" "$CLUSTER_DIR/manifests/bootstrap.yaml" \
-    | kubectl apply --server-side --force-conflicts -f - >/dev/null
+  render manifests/bootstrap.yaml "$STATE_DIR/bootstrap.yaml"
+  kubectl apply --server-side --force-conflicts -f "$STATE_DIR/bootstrap.yaml" >/dev/null
+}
+
+# Writes a config only when its content changes: kube-proxy exits when its
+# config file is rewritten, and a second `up` must not disturb a running node.
+install_if_changed() { # tmp-file dest
+  if cmp -s "$1" "$2"; then rm -f "$1"; else mv "$1" "$2"; fi
+}
+
+render() { # template dest: fills in @NAME@ placeholders from lib.sh
+  local out=$2.new
+  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@PKI_DIR@#$PKI_DIR#g" -e "s#@PAUSE_IMAGE@#$PAUSE_IMAGE#g" \
+    -e "s#@POD_CIDR@#$POD_CIDR#g" -e "s#@CLUSTER_CIDR@#$CLUSTER_CIDR#g" -e "s#@DNS_SVC_IP@#$DNS_SVC_IP#g" \
+    -e "s#@CLUSTER_DOMAIN@#$CLUSTER_DOMAIN#g" -e "s#@CGROUP_ROOT@#$CGROUP_ROOT#g" -e "s#@NODE_IP@#$NODE_IP#g" \
+    -e "s#@NODE_NAME@#$NODE_NAME#g" -e "s#@CONTAINERD_SOCK@#$CONTAINERD_SOCK#g" "$CLUSTER_DIR/$1" >"$out"
+  install_if_changed "$out" "$2"
 }
 
 write_node_configs() {
   mkdir -p "$STATE_DIR/containerd" "$STATE_DIR/cni/net.d" "$STATE_DIR/kubelet"
-  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@PAUSE_IMAGE@#$PAUSE_IMAGE#g" \
-    "$CLUSTER_DIR/config/containerd.toml" >"$STATE_DIR/containerd/config.toml"
-  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@POD_CIDR@#$POD_CIDR#g" \
-    "$CLUSTER_DIR/config/cni.conflist" >"$STATE_DIR/cni/net.d/10-sctp-e2e.conflist"
-  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@PKI_DIR@#$PKI_DIR#g" -e "s#@DNS_SVC_IP@#$DNS_SVC_IP#g" \
-    -e "s#@CLUSTER_DOMAIN@#$CLUSTER_DOMAIN#g" -e "s#@CGROUP_ROOT@#$CGROUP_ROOT#g" \
-    -e "s#@NODE_IP@#$NODE_IP#g" -e "s#@CONTAINERD_SOCK@#$CONTAINERD_SOCK#g" \
-    "$CLUSTER_DIR/config/kubelet.yaml" >"$STATE_DIR/kubelet/config.yaml"
-  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@CLUSTER_CIDR@#$CLUSTER_CIDR#g" -e "s#@NODE_NAME@#$NODE_NAME#g" \
-    "$CLUSTER_DIR/config/kube-proxy.yaml" >"$STATE_DIR/kube-proxy.yaml"
-  sed -e "s#@CLUSTER_DOMAIN@#$CLUSTER_DOMAIN#g" -e "s#@NODE_IP@#$NODE_IP#g" \
-    -e "s#@STATE_DIR@#$STATE_DIR#g" "$CLUSTER_DIR/config/Corefile" >"$STATE_DIR/Corefile"
+  render config/containerd.toml "$STATE_DIR/containerd/config.toml"
+  render config/cni.conflist "$STATE_DIR/cni/net.d/10-sctp-e2e.conflist"
+  render config/kubelet.yaml "$STATE_DIR/kubelet/config.yaml"
+  render config/kube-proxy.yaml "$STATE_DIR/kube-proxy.yaml"
+  render config/Corefile "$STATE_DIR/Corefile"
   # Pods with dnsPolicy Default get this; a loopback nameserver would point
   # them at themselves.
-  echo "nameserver $DNS_SVC_IP" >"$STATE_DIR/resolv.conf"
+  echo "nameserver $DNS_SVC_IP" >"$STATE_DIR/resolv.conf.new"
+  install_if_changed "$STATE_DIR/resolv.conf.new" "$STATE_DIR/resolv.conf"
 }
 
 ctr_() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
@@ -331,6 +340,8 @@ SCTP_E2E_AGENT=usrsctp
 SCTP_E2E_AGENT_IMAGE=$AGENT_IMAGE
 SCTP_E2E_LOCAL_CLUSTER=$NODE_NAME
 SCTP_E2E_LOCAL_EXTERNAL_CIDR=$EXTERNAL_CIDR
+SCTP_E2E_EXTERNAL_AGENT=$CACHE_DIR/build/agent/agent
+SCTP_E2E_EXTERNAL_IP_RANGE=$EXTERNAL_CIDR
 EOF
 }
 

@@ -9,7 +9,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { AgentKind, Config } from './config.ts';
 import type { Kube } from './kube.ts';
-import { podExec } from './node-access.ts';
+import { podExec, type ExecResult } from './node-access.ts';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 
@@ -23,32 +23,77 @@ export interface ProbeTarget {
   protocol: Protocol;
   host: string;
   port: number;
+  /** Bind the client to this source port (stale-conntrack checks). */
+  sourcePort?: number;
+  /** SCTP streams to send one message on each of. */
+  streams?: number;
+  /** Message size in bytes (multi-fragment SCTP messages). */
+  size?: number;
 }
 
 export type ProbeResultKind = 'connected' | 'refused' | 'timeout' | 'error';
 
 export interface ProbeResult extends ProbeTarget {
   result: ProbeResultKind;
+  /** Who answered (the serving pod's name), where the agent reports it. */
+  answeredBy?: string;
   /** The agent's raw output, kept for the report. */
   raw: string;
+}
+
+/** Runs an argv somewhere: in a pod, on a node, or on this machine. */
+export type Executor = (argv: string[]) => Promise<ExecResult>;
+
+export function inPod(kube: Kube, namespace: string, pod: string, container: string): Executor {
+  return (argv) => podExec(kube, namespace, pod, container, argv);
 }
 
 export interface Agent {
   readonly kind: AgentKind;
   readonly image: string;
-  /** A container that serves the given ports and nothing else. */
+  /** A container that serves the given ports (and, for SCTP, can probe). */
   server(name: string, ports: ServePorts): k8s.V1Container;
   /**
-   * A container to probe from. It opens no socket of its own, so a pod of it
-   * never touches SCTP unless a probe asks for it.
+   * A container to probe from. Without `sctp` it opens no socket of its own,
+   * so a pod of it never touches SCTP ([Feature:SCTP] tier); with it, it is
+   * ready to make SCTP associations.
    */
-  client(name: string): k8s.V1Container;
-  probe(
-    kube: Kube,
-    from: { namespace: string; pod: string; container: string },
-    to: ProbeTarget,
-    timeoutSeconds: number,
-  ): Promise<ProbeResult>;
+  client(name: string, options?: { sctp?: boolean }): k8s.V1Container;
+  /** Why this agent cannot probe `target` as asked, if it cannot. */
+  unsupported(target: ProbeTarget): string | undefined;
+  /** One shell command probing every target at once; `binary` is the agent's path. */
+  probeCommand(targets: ProbeTarget[], timeoutSeconds: number, binary?: string): string[];
+  /** Reads the output of probeCommand back into one result per target. */
+  parseProbes(targets: ProbeTarget[], output: string): ProbeResult[];
+}
+
+/**
+ * Probes every target from one place with one exec (the probes run
+ * concurrently there); one result per target, in order.
+ */
+export async function probe(agent: Agent, exec: Executor, targets: ProbeTarget[], timeoutSeconds: number): Promise<ProbeResult[]> {
+  if (targets.length === 0) return [];
+  const r = await exec(agent.probeCommand(targets, timeoutSeconds));
+  return agent.parseProbes(targets, r.stdout + (r.code !== 0 && !r.stdout ? r.stderr : ''));
+}
+
+/**
+ * Runs each target's command in the background, every output line prefixed
+ * with the target's index, so concurrent output can be told apart.
+ */
+function batch(commands: string[][]): string[] {
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const jobs = commands.map((argv, i) => `( ${argv.map(quote).join(' ')} 2>&1; echo "exit=$?" ) | sed "s/^/${i} /" &`);
+  return ['sh', '-c', `${jobs.join('\n')}\nwait`];
+}
+
+function linesByIndex(output: string, count: number): string[][] {
+  const out: string[][] = Array.from({ length: count }, () => []);
+  for (const line of output.split('\n')) {
+    const m = /^(\d+) (.*)$/.exec(line);
+    if (m && Number(m[1]) < count) out[Number(m[1])].push(m[2]);
+  }
+  return out;
 }
 
 const list = (ports?: number[]) => (ports && ports.length ? ports.join(',') : undefined);
@@ -78,41 +123,57 @@ export class UsrsctpAgent implements Agent {
     };
   }
 
-  client(name: string): k8s.V1Container {
+  client(name: string, options: { sctp?: boolean } = {}): k8s.V1Container {
+    // A bare `agent serve` is the pod's one SCTP stack, which SCTP probes
+    // use; two stacks in one network namespace would break associations.
+    if (options.sctp) return { ...this.server(name, {}), args: [] };
     return { name, image: this.image, imagePullPolicy: 'IfNotPresent', command: ['sleep', '86400'] };
   }
 
-  async probe(
-    kube: Kube,
-    from: { namespace: string; pod: string; container: string },
-    to: ProbeTarget,
-    timeoutSeconds: number,
-  ): Promise<ProbeResult> {
-    const command = [
-      '/bin/agent',
-      'probe',
-      '--protocol',
-      to.protocol.toLowerCase(),
-      '--host',
-      to.host,
-      '--port',
-      String(to.port),
-      '--timeout-ms',
-      String(timeoutSeconds * 1000),
-    ];
-    const r = await podExec(kube, from.namespace, from.pod, from.container, command);
-    const raw = (r.stdout + r.stderr).trim();
-    let result: ProbeResultKind = 'error';
-    try {
-      const parsed = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { result?: string };
-      if (parsed.result === 'connected' || parsed.result === 'refused' || parsed.result === 'timeout')
-        result = parsed.result;
-    } catch {
-      /* not the agent's JSON line: an error, kept raw */
-    }
-    // Exit 0 is the agent's "full round trip"; anything else is not connected.
-    if (result === 'connected' && r.code !== 0) result = 'error';
-    return { ...to, result, raw };
+  unsupported(): string | undefined {
+    return undefined;
+  }
+
+  probeCommand(targets: ProbeTarget[], timeoutSeconds: number, binary = '/bin/agent', control?: string): string[] {
+    return batch(
+      targets.map((t) => [
+        binary,
+        'probe',
+        ...(control ? ['--control', control] : []),
+        '--protocol',
+        t.protocol.toLowerCase(),
+        '--host',
+        t.host,
+        '--port',
+        String(t.port),
+        '--timeout-ms',
+        String(Math.round(timeoutSeconds * 1000)),
+        ...(t.sourcePort ? ['--source-port', String(t.sourcePort)] : []),
+        ...(t.streams ? ['--streams', String(t.streams)] : []),
+        ...(t.size ? ['--size', String(t.size)] : []),
+      ]),
+    );
+  }
+
+  parseProbes(targets: ProbeTarget[], output: string): ProbeResult[] {
+    return linesByIndex(output, targets.length).map((lines, i) => {
+      const raw = lines.filter((l) => !l.startsWith('exit=')).join('\n');
+      const exit = lines.find((l) => l.startsWith('exit='));
+      let result: ProbeResultKind = 'error';
+      let answeredBy: string | undefined;
+      for (const line of lines) {
+        try {
+          const parsed = JSON.parse(line) as { result?: string; reply?: string };
+          if (parsed.result === 'connected' || parsed.result === 'refused' || parsed.result === 'timeout') result = parsed.result;
+          answeredBy = parsed.reply ? parsed.reply.split(' ')[0] : undefined;
+        } catch {
+          /* not the agent's JSON line */
+        }
+      }
+      // Exit 0 is the agent's "full round trip"; anything else is not connected.
+      if (result === 'connected' && exit !== 'exit=0') result = 'error';
+      return { ...targets[i], result, answeredBy: result === 'connected' ? answeredBy : undefined, raw: raw || output.trim().slice(0, 300) };
+    });
   }
 }
 
@@ -133,29 +194,34 @@ export class AgnhostAgent implements Agent {
     return { name, image: this.image, imagePullPolicy: 'IfNotPresent', args: ['pause'] };
   }
 
-  async probe(
-    kube: Kube,
-    from: { namespace: string; pod: string; container: string },
-    to: ProbeTarget,
-    timeoutSeconds: number,
-  ): Promise<ProbeResult> {
-    const hostPort = to.host.includes(':') ? `[${to.host}]:${to.port}` : `${to.host}:${to.port}`;
-    const command = [
-      '/agnhost',
-      'connect',
-      hostPort,
-      `--timeout=${timeoutSeconds}s`,
-      `--protocol=${to.protocol.toLowerCase()}`,
-    ];
-    const r = await podExec(kube, from.namespace, from.pod, from.container, command);
-    const raw = (r.stdout + r.stderr).trim();
-    // agnhost connect: exit 0 on success, else stderr starts with TIMEOUT,
-    // REFUSED or OTHER (upstream's own classification).
-    let result: ProbeResultKind = 'error';
-    if (r.code === 0) result = 'connected';
-    else if (/^TIMEOUT/m.test(r.stderr)) result = 'timeout';
-    else if (/^REFUSED/m.test(r.stderr)) result = 'refused';
-    return { ...to, result, raw };
+  unsupported(target: ProbeTarget): string | undefined {
+    const options = [target.sourcePort && 'a source port', target.streams && 'streams', target.size && 'a message size'].filter(Boolean);
+    return options.length ? `agnhost connect cannot set ${options.join(', ')} (use --agent usrsctp)` : undefined;
+  }
+
+  probeCommand(targets: ProbeTarget[], timeoutSeconds: number, binary = '/agnhost'): string[] {
+    return batch(
+      targets.map((t) => [
+        binary,
+        'connect',
+        t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`,
+        `--timeout=${timeoutSeconds}s`,
+        `--protocol=${t.protocol.toLowerCase()}`,
+      ]),
+    );
+  }
+
+  parseProbes(targets: ProbeTarget[], output: string): ProbeResult[] {
+    // agnhost connect: exit 0 on success, else its output starts with
+    // TIMEOUT, REFUSED or OTHER (upstream's own classification).
+    return linesByIndex(output, targets.length).map((lines, i) => {
+      const raw = lines.filter((l) => !l.startsWith('exit=')).join('\n');
+      let result: ProbeResultKind = 'error';
+      if (lines.includes('exit=0')) result = 'connected';
+      else if (/^TIMEOUT/m.test(raw)) result = 'timeout';
+      else if (/^REFUSED/m.test(raw)) result = 'refused';
+      return { ...targets[i], result, raw };
+    });
   }
 }
 

@@ -35,7 +35,10 @@ export interface Config {
   agnhostImage: string;
   agentImage: string;
   hostExecImage?: string;
+  externalAgent?: string;
+  externalIpRange?: string;
   reportDir: string;
+  known?: string;
   podTimeout: number;
   ruleTimeout: number;
   probeTimeout: number;
@@ -106,6 +109,21 @@ export const SETTINGS: readonly Setting[] = [
     name: 'hostExecImage',
     kind: 'string',
     help: 'image of the privileged host-exec pod (needs nsenter; default: the agent image)',
+  },
+  {
+    name: 'externalAgent',
+    kind: 'string',
+    help: 'usrsctp agent binary (images/agent/build.sh) to probe from this machine as the client outside the cluster (needs root); without it, outside tests skip',
+  },
+  {
+    name: 'externalIpRange',
+    kind: 'string',
+    help: 'a CIDR this machine routes to the cluster, to pick a Service externalIP from for outside tests (without it, the externalIP test skips)',
+  },
+  {
+    name: 'known',
+    kind: 'string',
+    help: 'known-limitations profile: tests expected to fail here, with reasons (YAML; see fixtures/known/)',
   },
   {
     name: 'reportDir',

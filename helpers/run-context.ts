@@ -6,6 +6,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { makeAgent, type Agent } from './agent.ts';
+import { loadKnownFailures, type KnownFailure } from './known.ts';
 import { Cleanup } from './cleanup.ts';
 import type { Config } from './config.ts';
 import { SuiteError, errorText } from './errors.ts';
@@ -29,6 +30,8 @@ export interface RunContext {
   agent: Agent;
   /** Run-level undo steps (host-exec namespace and the like). */
   cleanup: Cleanup;
+  /** Tests expected to fail here (--known). */
+  known: KnownFailure[];
 }
 
 // Mocha may load the test files as CommonJS while the CLI is ESM, which gives
@@ -74,6 +77,7 @@ export async function missingAccess(kube: Kube): Promise<string[]> {
 }
 
 export async function openRun(config: Config): Promise<RunContext> {
+  const known = config.known ? loadKnownFailures(config.known) : [];
   const kube = makeKube(loadKubeConfig(config));
   const serverVersion = await checkApi(kube);
   const missing = await missingAccess(kube);
@@ -93,7 +97,7 @@ export async function openRun(config: Config): Promise<RunContext> {
   const agent = makeAgent(config);
   const cleanup = new Cleanup();
   const access = await openNodeAccess(config, kube, nodes, agent, cleanup);
-  holder[RUN] = { config, kube, serverVersion, nodes, access, agent, cleanup };
+  holder[RUN] = { config, kube, serverVersion, nodes, access, agent, cleanup, known };
   return holder[RUN];
 }
 

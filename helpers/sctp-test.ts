@@ -8,6 +8,7 @@ import * as allure from 'allure-js-commons';
 import type { Context } from 'mocha';
 import { Cleanup } from './cleanup.ts';
 import { errorText } from './errors.ts';
+import { describeKnown, knownFailureFor } from './known.ts';
 import { readModuleStates, moduleGuardVerdict } from './module-guard.ts';
 import { createRunNamespace } from './namespaces.ts';
 import { run, type RunContext } from './run-context.ts';
@@ -83,8 +84,18 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
     }
     for (const [name, text] of evidence) await allure.attachment(name, text, 'text/plain');
 
+    const known = knownFailureFor(fullTitle, ctx.known);
+    const test = this.test as { skipReason?: string; knownFailure?: string; knownNowPasses?: string };
+    if (known && failure && !(failure instanceof SkipTest)) {
+      // Expected here: reported as known, with the failure kept as evidence.
+      test.knownFailure = `${describeKnown(known)}; failed with: ${errorText(failure).split('\n')[0]}`;
+      await allure.attachment('known failure', `${describeKnown(known)}\n\n${errorText(failure)}`, 'text/plain');
+      await allure.description(`Known failure: ${describeKnown(known)}`);
+      this.skip();
+    }
+    if (known && !failure) test.knownNowPasses = describeKnown(known);
     if (failure instanceof SkipTest) {
-      (this.test as { skipReason?: string }).skipReason = failure.message;
+      test.skipReason = failure.message;
       await allure.description(`Skipped: ${failure.message}`);
       this.skip();
     }

@@ -33,10 +33,13 @@ pause_root() {
 ENTRYPOINT=(/bin/pause)
 build_image pause "$PAUSE_IMAGE" "$(src_hash "$IMAGES_DIR/pause/pause.c" "$IMAGES_DIR/pack.sh")" pause_root
 
+# The agent binary is also used on this machine itself, as the client
+# "outside the cluster" (SCTP_E2E_EXTERNAL_AGENT), so it is built on its own.
+AGENT_BINARY=$("$IMAGES_DIR/agent/build.sh" "$CACHE_DIR/build/agent")
+
 agent_root() {
   mkdir -p "$1/bin" "$1/tmp" "$1/run" "$1/etc"
-  "$IMAGES_DIR/agent/build.sh" "$1/bin" >/dev/null
-  rm -f "$1/bin/build.log"
+  cp "$AGENT_BINARY" "$1/bin/agent"
   cp /bin/busybox "$1/bin/busybox"
   # Every applet: a shell and nslookup for tests, nsenter for host-exec pods.
   "$1/bin/busybox" --list | while read -r applet; do

@@ -5,7 +5,7 @@
  * is opened; both are first shown flowing, so "blocked" cannot be vacuous.
  */
 import { expect } from 'chai';
-import type { ProbeResult, Protocol } from '../../helpers/agent.ts';
+import { inPod, probe, type ProbeResult, type Protocol } from '../../helpers/agent.ts';
 import { poll, PollTimeout } from '../../helpers/poll.ts';
 import { sctpIt, type TestEnv } from '../../helpers/sctp-test.ts';
 import { startPods } from '../../helpers/workloads.ts';
@@ -15,16 +15,8 @@ const PORT = 80;
 
 function probeAll(t: TestEnv, ns: string, host: string, protocols: Protocol[]): Promise<ProbeResult[]> {
   const { kube, agent, config } = t.ctx;
-  return Promise.all(
-    protocols.map((protocol) =>
-      agent.probe(
-        kube,
-        { namespace: ns, pod: 'client', container: 'c' },
-        { protocol, host, port: PORT },
-        config.probeTimeout,
-      ),
-    ),
-  );
+  const targets = protocols.map((protocol) => ({ protocol, host, port: PORT }));
+  return probe(agent, inPod(kube, ns, 'client', 'c'), targets, config.probeTimeout);
 }
 
 const show = (results: ProbeResult[]) =>

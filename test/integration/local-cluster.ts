@@ -63,7 +63,7 @@ export interface CliRun {
   stdout: string;
   stderr: string;
   /** Verdict per test title, from the progress lines. */
-  verdicts: Map<string, 'ok' | 'FAIL' | 'skip'>;
+  verdicts: Map<string, 'ok' | 'FAIL' | 'skip' | 'KNOWN'>;
   summary?: { passed: number; failed: number; skipped: number };
   seconds: number;
 }
@@ -76,10 +76,10 @@ export async function sctpE2e(args: string[], env: Record<string, string | undef
     env: { SCTP_E2E_DEBUG: undefined, ...env },
     extendEnv: true,
   });
-  const verdicts = new Map<string, 'ok' | 'FAIL' | 'skip'>();
+  const verdicts = new Map<string, 'ok' | 'FAIL' | 'skip' | 'KNOWN'>();
   for (const line of r.stdout.split('\n')) {
-    const m = /^(ok|FAIL|skip) +(.*) \(\d+\.\ds\) +\[/.exec(line);
-    if (m) verdicts.set(m[2], m[1] as 'ok' | 'FAIL' | 'skip');
+    const m = /^(ok|FAIL|skip|KNOWN) +(.*) \(\d+\.\ds\) +\[/.exec(line);
+    if (m) verdicts.set(m[2], m[1] as 'ok' | 'FAIL' | 'skip' | 'KNOWN');
   }
   const s = /^(\d+) passed, (\d+) failed, (\d+) skipped$/m.exec(r.stdout);
   return {

@@ -1,0 +1,280 @@
+/**
+ * [Feature:SCTPConnectivity] NetworkPolicy over SCTP as a truth table, the
+ * way upstream's netpol suite does it for TCP: namespaces x, y, z with pods
+ * a, b, c, each serving SCTP on 80 and 81; every pod dials every pod on both
+ * ports. Each scenario first shows the whole matrix connected (so every cell
+ * the policy blocks carried the same SCTP association before it), then
+ * applies its policy and waits until the observed table equals the expected.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import { expect } from 'chai';
+import { networkPolicy, pod } from '../../fixtures/objects.ts';
+import {
+  CELLS,
+  NAMESPACES,
+  PODS,
+  Reachability,
+  describeDifference,
+  namespaceLabels,
+  podId,
+  podLabels,
+  renderComparison,
+  renderReachability,
+  type ModelNamespace,
+} from '../../helpers/netpol/model.ts';
+import {
+  describeResults,
+  probeMatrix,
+  renderResults,
+  type DeployedPod,
+  type Observation,
+} from '../../helpers/netpol/probe.ts';
+import { poll, PollTimeout } from '../../helpers/poll.ts';
+import { sctpIt, type TestEnv } from '../../helpers/sctp-test.ts';
+import { startPods } from '../../helpers/workloads.ts';
+
+const STORY = 'NetworkPolicy allow/deny for SCTP ports';
+const CONTAINER = 'agent';
+/**
+ * Seconds per cell. Connected cells answer in milliseconds; a blocked cell
+ * costs the whole timeout, and all cells of a matrix run at once, so this is
+ * about the time of one matrix.
+ */
+const CELL_TIMEOUT_S = 2;
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The three namespaces and nine pods, every pod Running. */
+async function deployModel(
+  t: TestEnv,
+  scenarioId: string,
+): Promise<{ namespaces: Record<ModelNamespace, string>; pods: DeployedPod[] }> {
+  const { agent } = t.ctx;
+  const names = await Promise.all(
+    NAMESPACES.map((ns) => t.namespace(`np-${scenarioId}-${ns}`, { labels: namespaceLabels(ns) })),
+  );
+  const namespaces = Object.fromEntries(NAMESPACES.map((ns, i) => [ns, names[i]])) as Record<
+    ModelNamespace,
+    string
+  >;
+  const started = await Promise.all(
+    NAMESPACES.map((ns) =>
+      startPods(
+        t,
+        namespaces[ns],
+        PODS.map((p) => pod(p, [agent.server(CONTAINER, { sctp: [80, 81] })], { labels: podLabels(p) })),
+      ),
+    ),
+  );
+  const pods = NAMESPACES.flatMap((ns, i) =>
+    PODS.map((p, j): DeployedPod => {
+      const ip = started[i][j].status?.podIP;
+      if (!ip) throw new Error(`pod ${namespaces[ns]}/${p} is Running without a pod IP`);
+      return { ns, pod: p, namespace: namespaces[ns], name: p, container: CONTAINER, ip };
+    }),
+  );
+  return { namespaces, pods };
+}
+
+const podTable = (pods: DeployedPod[]) =>
+  pods.map((p) => `${podId(p)}  ${p.namespace}/${p.name}  ${p.ip}`).join('\n');
+
+/** The cells worth reading raw: every blocked one, and every one that differs. */
+function rawEvidence(observation: Observation, expected: Reachability): string {
+  const shown = observation.results.filter((r) => r.result.result !== 'connected' || !expected.get(r.cell));
+  return shown.length ? describeResults(shown) : `all ${CELLS.length} cells connected`;
+}
+
+/**
+ * Probes the matrix until it equals `expected` or `timeoutMs` passes, and
+ * returns the last observation either way.
+ */
+async function observeUntil(
+  what: string,
+  expected: Reachability,
+  timeoutMs: number,
+  observe: () => Promise<Observation>,
+): Promise<{ settled: boolean; last: Observation; rounds: number }> {
+  let last: Observation | undefined;
+  let rounds = 0;
+  try {
+    await poll(what, { timeoutMs, intervalMs: 200 }, async () => {
+      last = await observe();
+      rounds++;
+      const diffs = expected.differences(last.reachability);
+      if (diffs.length === 0) return last;
+      throw new Error(`${diffs.length} cell(s) differ, first: ${describeDifference(diffs[0])}`);
+    });
+  } catch (err) {
+    // No observation at all (every exec failed): the poll's message says why.
+    if (!(err instanceof PollTimeout) || !last) throw err;
+  }
+  if (!last) throw new Error(`no observation made while waiting for ${what}`);
+  return { settled: expected.equals(last.reachability), last, rounds };
+}
+
+interface Scenario {
+  /** Short and unique in the file: it names the scenario's namespaces. */
+  id: string;
+  title: string;
+  /** The policies, each to create in the namespace of model namespace `in`. */
+  policies: Array<{ in: ModelNamespace; body: k8s.V1NetworkPolicy }>;
+  expected: Reachability;
+}
+
+function scenario(s: Scenario): void {
+  sctpIt(s.title, STORY, async (t) => {
+    const { ctx } = t;
+    const t0 = Date.now();
+    const timings: string[] = [];
+    const mark = (what: string) => timings.push(`${seconds(Date.now() - t0).padStart(7)}  ${what}`);
+    t.parameter('cell probe timeout', `${CELL_TIMEOUT_S} s`);
+    t.parameter(
+      'expected',
+      `${s.expected.counts().connected} connected, ${s.expected.counts().blocked} blocked`,
+    );
+
+    const { namespaces, pods } = await deployModel(t, s.id);
+    t.evidence('pods', podTable(pods));
+    mark('namespaces x, y, z and 9 pods running');
+
+    const observe = () => probeMatrix(ctx.agent, ctx.kube, pods, CELL_TIMEOUT_S);
+    const timeoutMs = ctx.config.ruleTimeout * 1000;
+
+    // Positive control: with no policy every pod reaches every pod on both
+    // ports over SCTP. Without it, a blocked cell would prove nothing.
+    const all = Reachability.allowAll();
+    const before = await observeUntil('every SCTP cell to connect with no policy', all, timeoutMs, observe);
+    if (!before.settled) {
+      t.evidence(
+        'before the policy: observed',
+        renderResults('Observed with no policy', before.last.results),
+      );
+      t.evidence('before the policy: raw results of failed cells', rawEvidence(before.last, all));
+      mark(`baseline not connected after ${before.rounds} round(s)`);
+      t.evidence('timings', timings.join('\n'));
+      throw new Error(
+        `the cluster cannot carry SCTP pod-to-pod: ${before.last.reachability.counts().blocked} of ` +
+          `${CELLS.length} cells did not connect with no policy within ${ctx.config.ruleTimeout} s, ` +
+          'so the policy cannot be judged',
+      );
+    }
+    t.evidence(
+      'before the policy: observed (positive control)',
+      renderReachability('Observed with no policy', before.last.reachability),
+    );
+    mark(
+      `baseline: all ${CELLS.length} SCTP cells connected (${before.rounds} round(s), last ${seconds(before.last.ms)})`,
+    );
+
+    await Promise.all(
+      s.policies.map((p) =>
+        ctx.kube.networking.createNamespacedNetworkPolicy({ namespace: namespaces[p.in], body: p.body }),
+      ),
+    );
+    t.evidence(
+      'policies',
+      s.policies
+        .map((p) => `# in ${p.in} (${namespaces[p.in]})\n${JSON.stringify(p.body, null, 2)}`)
+        .join('\n'),
+    );
+    mark(`policy created: ${s.policies.map((p) => `${p.in}/${p.body.metadata!.name}`).join(', ')}`);
+
+    const after = await observeUntil(
+      'the observed SCTP truth table to equal the expected',
+      s.expected,
+      timeoutMs,
+      observe,
+    );
+    const diffs = s.expected.differences(after.last.reachability);
+    mark(
+      after.settled
+        ? `observed equals expected (${after.rounds} round(s), last ${seconds(after.last.ms)})`
+        : `gave up after ${ctx.config.ruleTimeout} s: ${diffs.length} cell(s) differ (${after.rounds} round(s))`,
+    );
+
+    t.evidence('expected', renderReachability('Expected', s.expected));
+    t.evidence('observed', renderReachability('Observed', after.last.reachability));
+    t.evidence('comparison', renderComparison(s.expected, after.last.reachability));
+    t.evidence('observed by probe result', renderResults('Observed by probe result', after.last.results));
+    t.evidence('raw results of blocked and differing cells', rawEvidence(after.last, s.expected));
+    t.evidence('timings', timings.join('\n'));
+
+    expect(
+      diffs.map(describeDifference),
+      `NetworkPolicy over SCTP: ${diffs.length} of ${CELLS.length} cells differ from expected ` +
+        `after ${ctx.config.ruleTimeout} s:\n${diffs.map(describeDifference).join('\n')}\n`,
+    ).to.deep.equal([]);
+  });
+}
+
+describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] NetworkPolicy over SCTP (truth table)', () => {
+  scenario({
+    id: 'ingress-deny',
+    title: 'should enforce a default-deny ingress policy in namespace x for SCTP',
+    policies: [{ in: 'x', body: networkPolicy('default-deny-ingress', { ingress: [] }) }],
+    expected: Reachability.allowAll().denyTo({ ns: 'x' }).allowLoopback(),
+  });
+
+  scenario({
+    id: 'ingress-port',
+    title: 'should allow ingress in namespace x only on SCTP port 80 (81 blocked)',
+    policies: [
+      {
+        in: 'x',
+        body: networkPolicy('allow-ingress-sctp-80', {
+          ingress: [{ ports: [{ port: 80, protocol: 'SCTP' }] }],
+        }),
+      },
+    ],
+    expected: Reachability.allowAll().denyTo({ ns: 'x' }, [81]).allowLoopback(),
+  });
+
+  scenario({
+    id: 'ingress-peer',
+    title:
+      'should allow ingress to x/a only from pods pod=b in namespaces ns=y (pod and namespace selector in one peer)',
+    policies: [
+      {
+        in: 'x',
+        body: networkPolicy('allow-a-from-y-b', {
+          podSelector: podLabels('a'),
+          ingress: [{ from: [{ podLabels: podLabels('b'), namespaceLabels: namespaceLabels('y') }] }],
+        }),
+      },
+    ],
+    expected: Reachability.allowAll()
+      .denyTo({ ns: 'x', pod: 'a' })
+      .allowFrom({ ns: 'y', pod: 'b' }, { ns: 'x', pod: 'a' })
+      .allowLoopback(),
+  });
+
+  scenario({
+    id: 'egress-deny',
+    title: 'should deny all egress from x/a over SCTP',
+    policies: [
+      { in: 'x', body: networkPolicy('deny-egress-a', { podSelector: podLabels('a'), egress: [] }) },
+    ],
+    expected: Reachability.allowAll().denyFrom({ ns: 'x', pod: 'a' }).allowLoopback(),
+  });
+
+  scenario({
+    id: 'egress-allow',
+    title: 'should allow egress from x/a only to namespace z on SCTP port 81',
+    policies: [
+      {
+        in: 'x',
+        body: networkPolicy('allow-egress-a-to-z-81', {
+          podSelector: podLabels('a'),
+          egress: [
+            { to: [{ namespaceLabels: namespaceLabels('z') }], ports: [{ port: 81, protocol: 'SCTP' }] },
+          ],
+        }),
+      },
+    ],
+    expected: Reachability.allowAll()
+      .denyFrom({ ns: 'x', pod: 'a' })
+      .allowFrom({ ns: 'x', pod: 'a' }, { ns: 'z' }, [81])
+      .allowLoopback(),
+  });
+});
