@@ -6,7 +6,7 @@
  *   sctp-e2e list       the tests run would run, with their tags (no cluster needed)
  *   sctp-e2e cleanup    remove namespaces left by crashed runs
  *   sctp-e2e cluster    up | down | status | env — the local cluster
- *   sctp-e2e local      cluster up, then run (the newcomer's one command)
+ *   sctp-e2e local      cluster up, then run both tiers with the local known-failures profile
  *   sctp-e2e enable-sctp | disable-sctp --openshift [--pool worker]
  *                       apply / remove the documented load-sctp-module MachineConfig
  *
@@ -158,7 +158,13 @@ async function main(argv: string[]): Promise<number> {
     case 'local': {
       const up = clusterScript('up');
       if (up !== 0) return 2;
-      return runCommand(loadConfig({ flags, configFile }));
+      // The local cluster is disposable: both tiers, with its known limitations.
+      return runCommand(
+        loadConfig({
+          flags: { disruptive: true, known: join(ROOT, 'fixtures', 'known', 'local-cluster.yaml'), ...flags },
+          configFile,
+        }),
+      );
     }
     case 'preflight': {
       const ctx = await openRun(loadConfig({ flags, configFile }));

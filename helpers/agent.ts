@@ -71,7 +71,12 @@ export interface Agent {
  * Probes every target from one place with one exec (the probes run
  * concurrently there); one result per target, in order.
  */
-export async function probe(agent: Agent, exec: Executor, targets: ProbeTarget[], timeoutSeconds: number): Promise<ProbeResult[]> {
+export async function probe(
+  agent: Agent,
+  exec: Executor,
+  targets: ProbeTarget[],
+  timeoutSeconds: number,
+): Promise<ProbeResult[]> {
   if (targets.length === 0) return [];
   const r = await exec(agent.probeCommand(targets, timeoutSeconds));
   return agent.parseProbes(targets, r.stdout + (r.code !== 0 && !r.stdout ? r.stderr : ''));
@@ -83,7 +88,9 @@ export async function probe(agent: Agent, exec: Executor, targets: ProbeTarget[]
  */
 function batch(commands: string[][]): string[] {
   const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
-  const jobs = commands.map((argv, i) => `( ${argv.map(quote).join(' ')} 2>&1; echo "exit=$?" ) | sed "s/^/${i} /" &`);
+  const jobs = commands.map(
+    (argv, i) => `( ${argv.map(quote).join(' ')} 2>&1; echo "exit=$?" ) | sed "s/^/${i} /" &`,
+  );
   return ['sh', '-c', `${jobs.join('\n')}\nwait`];
 }
 
@@ -134,7 +141,12 @@ export class UsrsctpAgent implements Agent {
     return undefined;
   }
 
-  probeCommand(targets: ProbeTarget[], timeoutSeconds: number, binary = '/bin/agent', control?: string): string[] {
+  probeCommand(
+    targets: ProbeTarget[],
+    timeoutSeconds: number,
+    binary = '/bin/agent',
+    control?: string,
+  ): string[] {
     return batch(
       targets.map((t) => [
         binary,
@@ -164,7 +176,8 @@ export class UsrsctpAgent implements Agent {
       for (const line of lines) {
         try {
           const parsed = JSON.parse(line) as { result?: string; reply?: string };
-          if (parsed.result === 'connected' || parsed.result === 'refused' || parsed.result === 'timeout') result = parsed.result;
+          if (parsed.result === 'connected' || parsed.result === 'refused' || parsed.result === 'timeout')
+            result = parsed.result;
           answeredBy = parsed.reply ? parsed.reply.split(' ')[0] : undefined;
         } catch {
           /* not the agent's JSON line */
@@ -172,7 +185,12 @@ export class UsrsctpAgent implements Agent {
       }
       // Exit 0 is the agent's "full round trip"; anything else is not connected.
       if (result === 'connected' && exit !== 'exit=0') result = 'error';
-      return { ...targets[i], result, answeredBy: result === 'connected' ? answeredBy : undefined, raw: raw || output.trim().slice(0, 300) };
+      return {
+        ...targets[i],
+        result,
+        answeredBy: result === 'connected' ? answeredBy : undefined,
+        raw: raw || output.trim().slice(0, 300),
+      };
     });
   }
 }
@@ -195,8 +213,14 @@ export class AgnhostAgent implements Agent {
   }
 
   unsupported(target: ProbeTarget): string | undefined {
-    const options = [target.sourcePort && 'a source port', target.streams && 'streams', target.size && 'a message size'].filter(Boolean);
-    return options.length ? `agnhost connect cannot set ${options.join(', ')} (use --agent usrsctp)` : undefined;
+    const options = [
+      target.sourcePort && 'a source port',
+      target.streams && 'streams',
+      target.size && 'a message size',
+    ].filter(Boolean);
+    return options.length
+      ? `agnhost connect cannot set ${options.join(', ')} (use --agent usrsctp)`
+      : undefined;
   }
 
   probeCommand(targets: ProbeTarget[], timeoutSeconds: number, binary = '/agnhost'): string[] {

@@ -20,16 +20,30 @@ export function loadKnownFailures(path: string): KnownFailure[] {
   try {
     data = parseYaml(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new SuiteError(`cannot read known-failures profile ${path}: ${(err as Error).message.split('\n')[0]}`, 'give a readable YAML file with --known');
+    throw new SuiteError(
+      `cannot read known-failures profile ${path}: ${(err as Error).message.split('\n')[0]}`,
+      'give a readable YAML file with --known',
+    );
   }
   const list = (data as { known?: unknown })?.known;
-  if (!Array.isArray(list)) throw new SuiteError(`known-failures profile ${path} has no "known:" list`, 'see fixtures/known/ for the format');
+  if (!Array.isArray(list))
+    throw new SuiteError(
+      `known-failures profile ${path} has no "known:" list`,
+      'see fixtures/known/ for the format',
+    );
   return list.map((entry, i) => {
     const e = entry as Partial<KnownFailure>;
     if (typeof e.test !== 'string' || typeof e.reason !== 'string' || !e.test || !e.reason) {
-      throw new SuiteError(`known-failures profile ${path}: entry ${i + 1} needs "test" and "reason"`, 'each entry: test (title fragment), reason, reference');
+      throw new SuiteError(
+        `known-failures profile ${path}: entry ${i + 1} needs "test" and "reason"`,
+        'each entry: test (title fragment), reason, reference',
+      );
     }
-    return { test: e.test, reason: e.reason, reference: typeof e.reference === 'string' ? e.reference : undefined };
+    return {
+      test: e.test,
+      reason: e.reason,
+      reference: typeof e.reference === 'string' ? e.reference : undefined,
+    };
   });
 }
 

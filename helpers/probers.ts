@@ -45,9 +45,14 @@ export function nodeProber(ctx: RunContext, node: string): Promise<Prober> {
   let exec = probers.nodes.get(node);
   if (!exec) {
     exec = (async () => {
-      probers.namespace ??= createRunNamespace(ctx.kube, ctx.config.runId, 'node-agents', ctx.cleanup, { privileged: true });
+      probers.namespace ??= createRunNamespace(ctx.kube, ctx.config.runId, 'node-agents', ctx.cleanup, {
+        privileged: true,
+      });
       const namespace = await probers.namespace;
-      const name = `node-agent-${node}`.slice(0, 63).replace(/[^a-z0-9-]/g, '-').replace(/-+$/, '');
+      const name = `node-agent-${node}`
+        .slice(0, 63)
+        .replace(/[^a-z0-9-]/g, '-')
+        .replace(/-+$/, '');
       await ctx.kube.core.createNamespacedPod({
         namespace,
         body: {
@@ -57,7 +62,9 @@ export function nodeProber(ctx: RunContext, node: string): Promise<Prober> {
             hostNetwork: true,
             tolerations: [{ operator: 'Exists' }],
             terminationGracePeriodSeconds: 0,
-            containers: [{ ...ctx.agent.client('agent', { sctp: true }), securityContext: { privileged: true } }],
+            containers: [
+              { ...ctx.agent.client('agent', { sctp: true }), securityContext: { privileged: true } },
+            ],
           },
         },
       });
@@ -71,7 +78,8 @@ export function nodeProber(ctx: RunContext, node: string): Promise<Prober> {
 
 /** Why there is no client outside the cluster, or undefined when there is. */
 export function outsideUnavailable(ctx: RunContext): string | undefined {
-  if (!ctx.config.externalAgent) return 'no client outside the cluster: give --external-agent (the usrsctp agent binary from images/agent/build.sh) and run the suite as root on a machine that reaches the nodes';
+  if (!ctx.config.externalAgent)
+    return 'no client outside the cluster: give --external-agent (the usrsctp agent binary from images/agent/build.sh) and run the suite as root on a machine that reaches the nodes';
   if (process.getuid?.() !== 0) return 'the outside client needs root (raw IP sockets for userspace SCTP)';
   return undefined;
 }
@@ -85,7 +93,9 @@ export function outsideProber(ctx: RunContext): Promise<Prober> {
     const control = `${dir}/outside-${ctx.config.runId}.sock`;
     // The machine's one SCTP stack for this run: the daemon every outside
     // SCTP probe goes through.
-    const daemon: ChildProcess = spawn(binary, ['serve', '--name', 'outside', '--control', control], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const daemon: ChildProcess = spawn(binary, ['serve', '--name', 'outside', '--control', control], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let log = '';
     daemon.stdout?.on('data', (d: Buffer) => (log += d.toString()));
     daemon.stderr?.on('data', (d: Buffer) => (log += d.toString()));
@@ -108,4 +118,3 @@ export function outsideProber(ctx: RunContext): Promise<Prober> {
   })();
   return probers.outside;
 }
-

@@ -89,7 +89,11 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
     if (known && failure && !(failure instanceof SkipTest)) {
       // Expected here: reported as known, with the failure kept as evidence.
       test.knownFailure = `${describeKnown(known)}; failed with: ${errorText(failure).split('\n')[0]}`;
-      await allure.attachment('known failure', `${describeKnown(known)}\n\n${errorText(failure)}`, 'text/plain');
+      await allure.attachment(
+        'known failure',
+        `${describeKnown(known)}\n\n${errorText(failure)}`,
+        'text/plain',
+      );
       await allure.description(`Known failure: ${describeKnown(known)}`);
       this.skip();
     }

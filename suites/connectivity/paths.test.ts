@@ -11,7 +11,13 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ProbeResult, ProbeTarget } from '../../helpers/agent.ts';
 import { podExec, nodeAddress } from '../../helpers/node-access.ts';
 import { poll, PollTimeout } from '../../helpers/poll.ts';
-import { nodeProber, outsideProber, outsideUnavailable, podProber, type Prober } from '../../helpers/probers.ts';
+import {
+  nodeProber,
+  outsideProber,
+  outsideUnavailable,
+  podProber,
+  type Prober,
+} from '../../helpers/probers.ts';
 import { nodeNames } from '../../helpers/run-context.ts';
 import { sctpIt, type TestEnv } from '../../helpers/sctp-test.ts';
 import { createService, startPods, waitForEndpoints } from '../../helpers/workloads.ts';
@@ -22,7 +28,10 @@ const STORY_POD = 'pod→pod, pod→Service IP';
 
 const show = (results: ProbeResult[]) =>
   results
-    .map((r) => `SCTP ${r.host}:${r.port}${r.sourcePort ? ` from port ${r.sourcePort}` : ''} → ${r.result}${r.answeredBy ? ` (answered by ${r.answeredBy})` : ''}   ${r.raw}`)
+    .map(
+      (r) =>
+        `SCTP ${r.host}:${r.port}${r.sourcePort ? ` from port ${r.sourcePort}` : ''} → ${r.result}${r.answeredBy ? ` (answered by ${r.answeredBy})` : ''}   ${r.raw}`,
+    )
     .join('\n');
 
 /**
@@ -30,9 +39,16 @@ const show = (results: ProbeResult[]) =>
  * the agent tells who answered), or the rule deadline passes: Services and
  * rules take a moment to be programmed. Fails naming each target that did not.
  */
-async function expectReach(t: TestEnv, from: Prober, what: string, targets: ProbeTarget[], answeredBy?: string): Promise<ProbeResult[]> {
+async function expectReach(
+  t: TestEnv,
+  from: Prober,
+  what: string,
+  targets: ProbeTarget[],
+  answeredBy?: string,
+): Promise<ProbeResult[]> {
   let last: ProbeResult[] = [];
-  const good = (r: ProbeResult) => r.result === 'connected' && (!answeredBy || !r.answeredBy || r.answeredBy === answeredBy);
+  const good = (r: ProbeResult) =>
+    r.result === 'connected' && (!answeredBy || !r.answeredBy || r.answeredBy === answeredBy);
   await poll(what, { timeoutMs: t.ctx.config.ruleTimeout * 1000, intervalMs: 500 }, async () => {
     last = await from.probe(targets);
     if (last.every(good)) return last;
@@ -54,10 +70,17 @@ interface Backend {
 }
 
 /** A server pod (SCTP 80, hostPort optional) and an SCTP client pod, on one node. */
-async function backend(t: TestEnv, purpose: string, options: { hostPort?: number; node?: string } = {}): Promise<Backend> {
+async function backend(
+  t: TestEnv,
+  purpose: string,
+  options: { hostPort?: number; node?: string } = {},
+): Promise<Backend> {
   const ns = await t.namespace(purpose);
   const node = options.node ?? nodeNames(t.ctx)[0];
-  const serverContainer = { ...t.ctx.agent.server('agent', { sctp: [PORT] }), ports: containerPorts([{ port: PORT, protocol: 'SCTP', hostPort: options.hostPort }]) };
+  const serverContainer = {
+    ...t.ctx.agent.server('agent', { sctp: [PORT] }),
+    ports: containerPorts([{ port: PORT, protocol: 'SCTP', hostPort: options.hostPort }]),
+  };
   const [server, client] = await startPods(t, ns, [
     pod('server', [serverContainer], { labels: { role: 'backend' }, node }),
     pod('client', [t.ctx.agent.client('agent', { sctp: true })], { node }),
@@ -65,156 +88,341 @@ async function backend(t: TestEnv, purpose: string, options: { hostPort?: number
   return { ns, server, client, fromClient: podProber(t.ctx, ns, 'client', 'agent') };
 }
 
-const sctp = (host: string, port: number, extra: Partial<ProbeTarget> = {}): ProbeTarget => ({ protocol: 'SCTP', host, port, ...extra });
+const sctp = (host: string, port: number, extra: Partial<ProbeTarget> = {}): ProbeTarget => ({
+  protocol: 'SCTP',
+  host,
+  port,
+  ...extra,
+});
 
 describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () => {
   sctpIt('pod to pod over SCTP by pod IP on the same node', STORY_POD, async (t) => {
     const b = await backend(t, 'conn-pod-same');
-    await expectReach(t, b.fromClient, 'client → server pod IP', [sctp(b.server.status!.podIP!, PORT)], 'server');
+    await expectReach(
+      t,
+      b.fromClient,
+      'client → server pod IP',
+      [sctp(b.server.status!.podIP!, PORT)],
+      'server',
+    );
   });
 
   sctpIt('pod to pod over SCTP by pod IP across nodes', STORY_POD, async (t) => {
     const names = nodeNames(t.ctx);
-    if (names.length < 2) t.skip(`the cluster has ${names.length} schedulable node: pods on different nodes need two`);
+    if (names.length < 2)
+      t.skip(`the cluster has ${names.length} schedulable node: pods on different nodes need two`);
     const ns = await t.namespace('conn-pod-cross');
     const [server] = await startPods(t, ns, [
       pod('server', [t.ctx.agent.server('agent', { sctp: [PORT] })], { node: names[0] }),
       pod('client', [t.ctx.agent.client('agent', { sctp: true })], { node: names[1] }),
     ]);
-    await expectReach(t, podProber(t.ctx, ns, 'client', 'agent'), `client on ${names[1]} → server on ${names[0]}`, [sctp(server.status!.podIP!, PORT)], 'server');
+    await expectReach(
+      t,
+      podProber(t.ctx, ns, 'client', 'agent'),
+      `client on ${names[1]} → server on ${names[0]}`,
+      [sctp(server.status!.podIP!, PORT)],
+      'server',
+    );
   });
 
   sctpIt('pod to a ClusterIP Service over SCTP with port different from targetPort', STORY_POD, async (t) => {
     const b = await backend(t, 'conn-clusterip');
-    const svc = await createService(t, b.ns, service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], { selector: { role: 'backend' } }));
+    const svc = await createService(
+      t,
+      b.ns,
+      service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
+        selector: { role: 'backend' },
+      }),
+    );
     await waitForEndpoints(t, b.ns, 'backend', 1);
-    await expectReach(t, b.fromClient, 'client → ClusterIP 7777 → server 80', [sctp(svc.spec!.clusterIP!, 7777)], 'server');
+    await expectReach(
+      t,
+      b.fromClient,
+      'client → ClusterIP 7777 → server 80',
+      [sctp(svc.spec!.clusterIP!, 7777)],
+      'server',
+    );
   });
 
-  sctpIt('pod to a NodePort Service over SCTP on every node address', 'KEP user story: NodePort', async (t) => {
-    const b = await backend(t, 'conn-nodeport');
-    const svc = await createService(t, b.ns, service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], { selector: { role: 'backend' }, type: 'NodePort' }));
-    await waitForEndpoints(t, b.ns, 'backend', 1);
-    const nodePort = svc.spec!.ports![0].nodePort!;
-    const targets = t.ctx.nodes.flatMap((n) => (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => sctp(a.address, nodePort)));
-    await expectReach(t, b.fromClient, `client → every node address :${nodePort}`, targets, 'server');
-  });
-
-  sctpIt('node to pod and node to Service over SCTP', 'node→pod and node→Service (upstream skips them)', async (t) => {
-    const b = await backend(t, 'conn-node');
-    const svc = await createService(t, b.ns, service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], { selector: { role: 'backend' } }));
-    await waitForEndpoints(t, b.ns, 'backend', 1);
-    for (const node of nodeNames(t.ctx)) {
-      const fromNode = await nodeProber(t.ctx, node);
-      await expectReach(t, fromNode, `node ${node} → pod IP and ClusterIP`, [sctp(b.server.status!.podIP!, PORT), sctp(svc.spec!.clusterIP!, 7777)], 'server');
-    }
-  });
-
-  describe('from outside the cluster', () => {
-    sctpIt('outside the cluster to a NodePort over SCTP on every node address', 'KEP user story: NodePort reachable from outside', async (t) => {
-      const why = outsideUnavailable(t.ctx);
-      if (why) t.skip(why);
-      const b = await backend(t, 'conn-out-nodeport');
-      const svc = await createService(t, b.ns, service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], { selector: { role: 'backend' }, type: 'NodePort' }));
+  sctpIt(
+    'pod to a NodePort Service over SCTP on every node address',
+    'KEP user story: NodePort',
+    async (t) => {
+      const b = await backend(t, 'conn-nodeport');
+      const svc = await createService(
+        t,
+        b.ns,
+        service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
+          selector: { role: 'backend' },
+          type: 'NodePort',
+        }),
+      );
       await waitForEndpoints(t, b.ns, 'backend', 1);
       const nodePort = svc.spec!.ports![0].nodePort!;
-      const targets = t.ctx.nodes.map((n) => sctp(nodeAddress(n, 'InternalIP')!, nodePort));
-      await expectReach(t, await outsideProber(t.ctx), `outside → node :${nodePort}`, targets, 'server');
-    });
+      const targets = t.ctx.nodes.flatMap((n) =>
+        (n.status?.addresses ?? [])
+          .filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP')
+          .map((a) => sctp(a.address, nodePort)),
+      );
+      await expectReach(t, b.fromClient, `client → every node address :${nodePort}`, targets, 'server');
+    },
+  );
 
-    sctpIt('outside the cluster to an externalIP over SCTP', 'KEP user story: externalIPs reachable from outside', async (t) => {
-      const why = outsideUnavailable(t.ctx) ?? (t.ctx.config.externalIpRange ? undefined : 'no routed range for externalIPs: give --external-ip-range CIDR (a range this machine routes to the nodes)');
-      if (why) t.skip(why);
-      const b = await backend(t, 'conn-out-eip');
-      const externalIP = t.ctx.config.externalIpRange!.replace(/\.\d+\/\d+$/, '.30');
-      await createService(t, b.ns, service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], { selector: { role: 'backend' }, externalIPs: [externalIP] }));
+  sctpIt(
+    'node to pod and node to Service over SCTP',
+    'node→pod and node→Service (upstream skips them)',
+    async (t) => {
+      const b = await backend(t, 'conn-node');
+      const svc = await createService(
+        t,
+        b.ns,
+        service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
+          selector: { role: 'backend' },
+        }),
+      );
       await waitForEndpoints(t, b.ns, 'backend', 1);
-      await expectReach(t, await outsideProber(t.ctx), `outside → externalIP ${externalIP}:7777`, [sctp(externalIP, 7777)], 'server');
-    });
+      for (const node of nodeNames(t.ctx)) {
+        const fromNode = await nodeProber(t.ctx, node);
+        await expectReach(
+          t,
+          fromNode,
+          `node ${node} → pod IP and ClusterIP`,
+          [sctp(b.server.status!.podIP!, PORT), sctp(svc.spec!.clusterIP!, 7777)],
+          'server',
+        );
+      }
+    },
+  );
 
-    sctpIt('outside the cluster to a hostPort over SCTP', 'KEP user story: hostPort reachable from outside', async (t) => {
-      const why = outsideUnavailable(t.ctx);
-      if (why) t.skip(why);
-      const hostPort = 30580;
-      const b = await backend(t, 'conn-out-hostport', { hostPort });
-      const node = t.ctx.nodes.find((n) => n.metadata!.name === b.server.spec!.nodeName)!;
-      await expectReach(t, await outsideProber(t.ctx), `outside → hostPort ${hostPort}`, [sctp(nodeAddress(node, 'InternalIP')!, hostPort)], 'server');
-    });
+  describe('from outside the cluster', () => {
+    sctpIt(
+      'outside the cluster to a NodePort over SCTP on every node address',
+      'KEP user story: NodePort reachable from outside',
+      async (t) => {
+        const why = outsideUnavailable(t.ctx);
+        if (why) t.skip(why);
+        const b = await backend(t, 'conn-out-nodeport');
+        const svc = await createService(
+          t,
+          b.ns,
+          service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
+            selector: { role: 'backend' },
+            type: 'NodePort',
+          }),
+        );
+        await waitForEndpoints(t, b.ns, 'backend', 1);
+        const nodePort = svc.spec!.ports![0].nodePort!;
+        const targets = t.ctx.nodes.map((n) => sctp(nodeAddress(n, 'InternalIP')!, nodePort));
+        await expectReach(t, await outsideProber(t.ctx), `outside → node :${nodePort}`, targets, 'server');
+      },
+    );
+
+    sctpIt(
+      'outside the cluster to an externalIP over SCTP',
+      'KEP user story: externalIPs reachable from outside',
+      async (t) => {
+        const why =
+          outsideUnavailable(t.ctx) ??
+          (t.ctx.config.externalIpRange
+            ? undefined
+            : 'no routed range for externalIPs: give --external-ip-range CIDR (a range this machine routes to the nodes)');
+        if (why) t.skip(why);
+        const b = await backend(t, 'conn-out-eip');
+        const externalIP = t.ctx.config.externalIpRange!.replace(/\.\d+\/\d+$/, '.30');
+        await createService(
+          t,
+          b.ns,
+          service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
+            selector: { role: 'backend' },
+            externalIPs: [externalIP],
+          }),
+        );
+        await waitForEndpoints(t, b.ns, 'backend', 1);
+        await expectReach(
+          t,
+          await outsideProber(t.ctx),
+          `outside → externalIP ${externalIP}:7777`,
+          [sctp(externalIP, 7777)],
+          'server',
+        );
+      },
+    );
+
+    sctpIt(
+      'outside the cluster to a hostPort over SCTP',
+      'KEP user story: hostPort reachable from outside',
+      async (t) => {
+        const why = outsideUnavailable(t.ctx);
+        if (why) t.skip(why);
+        const hostPort = 30580;
+        const b = await backend(t, 'conn-out-hostport', { hostPort });
+        const node = t.ctx.nodes.find((n) => n.metadata!.name === b.server.spec!.nodeName)!;
+        await expectReach(
+          t,
+          await outsideProber(t.ctx),
+          `outside → hostPort ${hostPort}`,
+          [sctp(nodeAddress(node, 'InternalIP')!, hostPort)],
+          'server',
+        );
+      },
+    );
   });
 
-  sctpIt('a headless SCTP Service resolves (A and _sctp SRV records) from a pod and each endpoint answers', 'KEP user story: DNS SRV records with _sctp', async (t) => {
-    if (t.ctx.agent.kind !== 'usrsctp') t.skip('DNS lookups use nslookup, which the agnhost image lacks (use --agent usrsctp)');
-    const ns = await t.namespace('conn-headless');
-    const servers = await startPods(t, ns, [
-      pod('server-1', [t.ctx.agent.server('agent', { sctp: [PORT] })], { labels: { role: 'backend' } }),
-      pod('server-2', [t.ctx.agent.server('agent', { sctp: [PORT] })], { labels: { role: 'backend' } }),
-      pod('client', [t.ctx.agent.client('agent', { sctp: true })]),
-    ]).then((pods) => pods.slice(0, 2));
-    await createService(t, ns, service('sig', [{ name: 'sigtran', port: PORT, protocol: 'SCTP' }], { selector: { role: 'backend' }, headless: true }));
-    await waitForEndpoints(t, ns, 'sig', 2);
-    const lookup = async (args: string[]) => (await podExec(t.ctx.kube, ns, 'client', 'agent', ['nslookup', ...args])).stdout;
-    const resolv = (await podExec(t.ctx.kube, ns, 'client', 'agent', ['cat', '/etc/resolv.conf'])).stdout;
-    const domain = /search .*?svc\.(\S+)/.exec(resolv)?.[1] ?? 'cluster.local';
-    const name = `sig.${ns}.svc.${domain}`;
-    const want = servers.map((s) => s.status!.podIP!).sort();
-    const a = await poll(`A records of ${name} listing both pods`, { timeoutMs: t.ctx.config.ruleTimeout * 1000, intervalMs: 500 }, async () => {
-      const out = await lookup([name]);
-      const ips = [...out.matchAll(/^Address:\s*([\d.]+)\s*$/gm)].map((m) => m[1]).sort();
-      if (JSON.stringify(ips) === JSON.stringify(want)) return out;
-      throw new Error(out);
-    });
-    t.evidence(`nslookup ${name}`, a);
-    const srvName = `_sigtran._sctp.${name}`;
-    const srv = await poll(`SRV records of ${srvName}`, { timeoutMs: t.ctx.config.ruleTimeout * 1000, intervalMs: 500 }, async () => {
-      const out = await lookup(['-type=SRV', srvName]);
-      const records = [...out.matchAll(/service = \d+ \d+ (\d+) (\S+)/g)];
-      if (records.length === 2 && records.every((r) => Number(r[1]) === PORT)) return out;
-      throw new Error(out);
-    });
-    t.evidence(`nslookup -type=SRV ${srvName}`, srv);
-    const fromClient = podProber(t.ctx, ns, 'client', 'agent');
-    for (const s of servers) await expectReach(t, fromClient, `client → ${s.metadata!.name} by its A record`, [sctp(s.status!.podIP!, PORT)], s.metadata!.name);
-  });
+  sctpIt(
+    'a headless SCTP Service resolves (A and _sctp SRV records) from a pod and each endpoint answers',
+    'KEP user story: DNS SRV records with _sctp',
+    async (t) => {
+      if (t.ctx.agent.kind !== 'usrsctp')
+        t.skip('DNS lookups use nslookup, which the agnhost image lacks (use --agent usrsctp)');
+      const ns = await t.namespace('conn-headless');
+      const servers = await startPods(t, ns, [
+        pod('server-1', [t.ctx.agent.server('agent', { sctp: [PORT] })], { labels: { role: 'backend' } }),
+        pod('server-2', [t.ctx.agent.server('agent', { sctp: [PORT] })], { labels: { role: 'backend' } }),
+        pod('client', [t.ctx.agent.client('agent', { sctp: true })]),
+      ]).then((pods) => pods.slice(0, 2));
+      await createService(
+        t,
+        ns,
+        service('sig', [{ name: 'sigtran', port: PORT, protocol: 'SCTP' }], {
+          selector: { role: 'backend' },
+          headless: true,
+        }),
+      );
+      await waitForEndpoints(t, ns, 'sig', 2);
+      const lookup = async (args: string[]) =>
+        (await podExec(t.ctx.kube, ns, 'client', 'agent', ['nslookup', ...args])).stdout;
+      const resolv = (await podExec(t.ctx.kube, ns, 'client', 'agent', ['cat', '/etc/resolv.conf'])).stdout;
+      const domain = /search .*?svc\.(\S+)/.exec(resolv)?.[1] ?? 'cluster.local';
+      const name = `sig.${ns}.svc.${domain}`;
+      const want = servers.map((s) => s.status!.podIP!).sort();
+      const a = await poll(
+        `A records of ${name} listing both pods`,
+        { timeoutMs: t.ctx.config.ruleTimeout * 1000, intervalMs: 500 },
+        async () => {
+          const out = await lookup([name]);
+          const ips = [...out.matchAll(/^Address:\s*([\d.]+)\s*$/gm)].map((m) => m[1]).sort();
+          if (JSON.stringify(ips) === JSON.stringify(want)) return out;
+          throw new Error(out);
+        },
+      );
+      t.evidence(`nslookup ${name}`, a);
+      const srvName = `_sigtran._sctp.${name}`;
+      const srv = await poll(
+        `SRV records of ${srvName}`,
+        { timeoutMs: t.ctx.config.ruleTimeout * 1000, intervalMs: 500 },
+        async () => {
+          const out = await lookup(['-type=SRV', srvName]);
+          const records = [...out.matchAll(/service = \d+ \d+ (\d+) (\S+)/g)];
+          if (records.length === 2 && records.every((r) => Number(r[1]) === PORT)) return out;
+          throw new Error(out);
+        },
+      );
+      t.evidence(`nslookup -type=SRV ${srvName}`, srv);
+      const fromClient = podProber(t.ctx, ns, 'client', 'agent');
+      for (const s of servers)
+        await expectReach(
+          t,
+          fromClient,
+          `client → ${s.metadata!.name} by its A record`,
+          [sctp(s.status!.podIP!, PORT)],
+          s.metadata!.name,
+        );
+    },
+  );
 
-  sctpIt("a Service's endpoint replaced under a client reusing its source port: new associations reach the new pod", 'Stale SCTP conntrack after an endpoint goes away (kubernetes#115299)', async (t) => {
-    const probeOptions = { sourcePort: 40123 };
-    const reason = t.ctx.agent.unsupported(sctp('0.0.0.0', 1, probeOptions));
-    if (reason) t.skip(reason);
-    const b = await backend(t, 'conn-stale');
-    const svc = await createService(t, b.ns, service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], { selector: { role: 'backend' } }));
-    await waitForEndpoints(t, b.ns, 'backend', 1);
-    const vip = svc.spec!.clusterIP!;
-    await expectReach(t, b.fromClient, 'client (source port 40123) → Service → server', [sctp(vip, 7777, probeOptions)], 'server');
+  sctpIt(
+    "a Service's endpoint replaced under a client reusing its source port: new associations reach the new pod",
+    'Stale SCTP conntrack after an endpoint goes away (kubernetes#115299)',
+    async (t) => {
+      const probeOptions = { sourcePort: 40123 };
+      const reason = t.ctx.agent.unsupported(sctp('0.0.0.0', 1, probeOptions));
+      if (reason) t.skip(reason);
+      const b = await backend(t, 'conn-stale');
+      const svc = await createService(
+        t,
+        b.ns,
+        service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
+          selector: { role: 'backend' },
+        }),
+      );
+      await waitForEndpoints(t, b.ns, 'backend', 1);
+      const vip = svc.spec!.clusterIP!;
+      await expectReach(
+        t,
+        b.fromClient,
+        'client (source port 40123) → Service → server',
+        [sctp(vip, 7777, probeOptions)],
+        'server',
+      );
 
-    // Replace the endpoint: the old pod goes, a new one takes its place.
-    await t.ctx.kube.core.deleteNamespacedPod({ namespace: b.ns, name: 'server', gracePeriodSeconds: 0 });
-    await poll('the old server pod to be gone', { timeoutMs: t.ctx.config.podTimeout * 1000 }, async () => {
-      const pods = await t.ctx.kube.core.listNamespacedPod({ namespace: b.ns, labelSelector: 'role=backend' });
-      if (pods.items.length === 0) return true;
-      throw new Error(pods.items.map((p) => `${p.metadata!.name} ${p.status?.phase}`).join(', '));
-    });
-    await startPods(t, b.ns, [pod('server-new', [t.ctx.agent.server('agent', { sctp: [PORT] })], { labels: { role: 'backend' }, node: b.server.spec!.nodeName })]);
-    // The dataplane has the new endpoint once a fresh source port reaches it;
-    // only then does the reused source port's first association count.
-    await expectReach(t, b.fromClient, 'client (fresh source port) → Service → new server', [sctp(vip, 7777)], 'server-new');
-    const [again] = await b.fromClient.probe([sctp(vip, 7777, probeOptions)]);
-    t.evidence('client (source port 40123 again) → Service', show([again]));
-    if (t.ctx.access.kind !== 'none') {
-      const node = b.client.spec!.nodeName!;
-      const ct = await t.ctx.access.exec(node, `conntrack -L -p sctp 2>/dev/null | grep -F -- 'sport=40123' || true`);
-      t.evidence(`SCTP conntrack entries for source port 40123 on ${node}`, ct.stdout.trim() || '(none)');
-    }
-    expect(again.result, `the first association from the reused source port did not complete: ${show([again])} (a conntrack entry still sends it to the deleted pod?)`).to.equal('connected');
-    expect(again.answeredBy, 'the reused source port reached the deleted pod').to.equal('server-new');
-  });
+      // Replace the endpoint: the old pod goes, a new one takes its place.
+      await t.ctx.kube.core.deleteNamespacedPod({ namespace: b.ns, name: 'server', gracePeriodSeconds: 0 });
+      await poll('the old server pod to be gone', { timeoutMs: t.ctx.config.podTimeout * 1000 }, async () => {
+        const pods = await t.ctx.kube.core.listNamespacedPod({
+          namespace: b.ns,
+          labelSelector: 'role=backend',
+        });
+        if (pods.items.length === 0) return true;
+        throw new Error(pods.items.map((p) => `${p.metadata!.name} ${p.status?.phase}`).join(', '));
+      });
+      await startPods(t, b.ns, [
+        pod('server-new', [t.ctx.agent.server('agent', { sctp: [PORT] })], {
+          labels: { role: 'backend' },
+          node: b.server.spec!.nodeName,
+        }),
+      ]);
+      // The dataplane has the new endpoint once a fresh source port reaches it;
+      // only then does the reused source port's first association count.
+      await expectReach(
+        t,
+        b.fromClient,
+        'client (fresh source port) → Service → new server',
+        [sctp(vip, 7777)],
+        'server-new',
+      );
+      const [again] = await b.fromClient.probe([sctp(vip, 7777, probeOptions)]);
+      t.evidence('client (source port 40123 again) → Service', show([again]));
+      if (t.ctx.access.kind !== 'none') {
+        const node = b.client.spec!.nodeName!;
+        const ct = await t.ctx.access.exec(
+          node,
+          `conntrack -L -p sctp 2>/dev/null | grep -F -- 'sport=40123' || true`,
+        );
+        t.evidence(`SCTP conntrack entries for source port 40123 on ${node}`, ct.stdout.trim() || '(none)');
+      }
+      expect(
+        again.result,
+        `the first association from the reused source port did not complete: ${show([again])} (a conntrack entry still sends it to the deleted pod?)`,
+      ).to.equal('connected');
+      expect(again.answeredBy, 'the reused source port reached the deleted pod').to.equal('server-new');
+    },
+  );
 
-  sctpIt('several SCTP streams and a 64 KiB message round-trip through a Service', 'Multi-stream and large messages', async (t) => {
-    const targets = [{ streams: 8 }, { size: 65536 }];
-    const reason = t.ctx.agent.unsupported(sctp('0.0.0.0', 1, targets[0])) ?? t.ctx.agent.unsupported(sctp('0.0.0.0', 1, targets[1]));
-    if (reason) t.skip(reason);
-    const b = await backend(t, 'conn-streams');
-    const svc = await createService(t, b.ns, service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], { selector: { role: 'backend' } }));
-    await waitForEndpoints(t, b.ns, 'backend', 1);
-    await expectReach(t, b.fromClient, 'client → Service: 8 streams; one 64 KiB message', targets.map((o) => sctp(svc.spec!.clusterIP!, 7777, o)), 'server');
-  });
+  sctpIt(
+    'several SCTP streams and a 64 KiB message round-trip through a Service',
+    'Multi-stream and large messages',
+    async (t) => {
+      const targets = [{ streams: 8 }, { size: 65536 }];
+      const reason =
+        t.ctx.agent.unsupported(sctp('0.0.0.0', 1, targets[0])) ??
+        t.ctx.agent.unsupported(sctp('0.0.0.0', 1, targets[1]));
+      if (reason) t.skip(reason);
+      const b = await backend(t, 'conn-streams');
+      const svc = await createService(
+        t,
+        b.ns,
+        service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
+          selector: { role: 'backend' },
+        }),
+      );
+      await waitForEndpoints(t, b.ns, 'backend', 1);
+      await expectReach(
+        t,
+        b.fromClient,
+        'client → Service: 8 streams; one 64 KiB message',
+        targets.map((o) => sctp(svc.spec!.clusterIP!, 7777, o)),
+        'server',
+      );
+    },
+  );
 });

@@ -8,7 +8,8 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { clusterUp, sctpE2e, STATE_DIR, type CliRun } from './local-cluster.ts';
+import { ROOT } from '../../helpers/runner.ts';
+import { clusterUp, inNode, sctpE2e, STATE_DIR, type CliRun } from './local-cluster.ts';
 
 interface Fault {
   name: string;
@@ -16,11 +17,17 @@ interface Fault {
   undo(): Promise<void>;
   /** Title fragments of the tests that must fail, and what their message must say. */
   mustFail: Array<{ title: string; message: RegExp }>;
+  /** What the failure message must not say (e.g. allowed cells reported blocked). */
+  notMessage?: RegExp;
   /** Title fragments of tests that must still pass under the fault. */
   mustPass: string[];
-  /** --focus for the run: the tests the row is about, plus controls. */
-  focus: string;
+  /** The row runs the connectivity tier too (--disruptive, with the local cluster's known-failures profile). */
+  connectivity?: boolean;
 }
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Runs exactly the tests a row names. */
+const focusOf = (f: Fault) => [...f.mustFail.map((m) => m.title), ...f.mustPass].map(escape).join('|');
 
 async function stopComponent(name: string): Promise<void> {
   const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${name}.pid`), 'utf8'));
@@ -38,12 +45,24 @@ async function stopComponent(name: string): Promise<void> {
 
 const CNI_CONF = join(STATE_DIR, 'cni', 'net.d', '10-sctp-e2e.conflist');
 
+async function removePortmap(): Promise<void> {
+  copyFileSync(CNI_CONF, `${CNI_CONF}.orig`);
+  const conf = JSON.parse(readFileSync(CNI_CONF, 'utf8'));
+  conf.plugins = conf.plugins.filter((p: { type: string }) => p.type !== 'portmap');
+  writeFileSync(CNI_CONF, JSON.stringify(conf, null, 2));
+  await new Promise((r) => setTimeout(r, 2000)); // containerd reloads CNI config on change
+}
+
+async function restorePortmap(): Promise<void> {
+  copyFileSync(`${CNI_CONF}.orig`, CNI_CONF);
+  await new Promise((r) => setTimeout(r, 2000));
+}
+
 const FAULTS: Fault[] = [
   {
     name: 'kube-proxy stopped before the Service exists',
     apply: () => stopComponent('kube-proxy'),
     undo: clusterUp,
-    focus: 'node rules',
     mustFail: [
       { title: 'ClusterIP rules on every node', message: /no .*rule .*SCTP/i },
       { title: 'NodePort rules on every node', message: /no .*rule .*SCTP/i },
@@ -54,26 +73,96 @@ const FAULTS: Fault[] = [
   },
   {
     name: 'portmap removed from the CNI chain',
-    apply: async () => {
-      copyFileSync(CNI_CONF, `${CNI_CONF}.orig`);
-      const conf = JSON.parse(readFileSync(CNI_CONF, 'utf8'));
-      conf.plugins = conf.plugins.filter((p: { type: string }) => p.type !== 'portmap');
-      writeFileSync(CNI_CONF, JSON.stringify(conf, null, 2));
-      await new Promise((r) => setTimeout(r, 2000)); // containerd reloads CNI config on change
-    },
-    undo: async () => {
-      copyFileSync(`${CNI_CONF}.orig`, CNI_CONF);
-      await new Promise((r) => setTimeout(r, 2000));
-    },
-    focus: 'node rules',
+    apply: removePortmap,
+    undo: restorePortmap,
     mustFail: [{ title: 'their node has a DNAT rule for them', message: /no .*rule .*hostPort/i }],
     mustPass: ['ClusterIP rules on every node', 'NodePort rules on every node'],
+  },
+  {
+    name: 'kube-proxy stopped with its SCTP rules flushed',
+    apply: async () => {
+      await stopComponent('kube-proxy');
+      // Only kube-proxy's SCTP rules: portmap's hostPort rules stay.
+      await inNode("iptables-save -t nat | grep -v -E '^-A KUBE-.* -p sctp ' | iptables-restore");
+    },
+    undo: clusterUp,
+    connectivity: true,
+    mustFail: [
+      { title: 'pod to a ClusterIP Service over SCTP', message: /no SCTP round trip/ },
+      { title: 'pod to a NodePort Service over SCTP', message: /no SCTP round trip/ },
+      { title: 'node to pod and node to Service over SCTP', message: /no SCTP round trip/ },
+      { title: 'outside the cluster to a NodePort over SCTP', message: /no SCTP round trip/ },
+      { title: 'outside the cluster to an externalIP over SCTP', message: /no SCTP round trip/ },
+      { title: 'several SCTP streams and a 64 KiB message', message: /no SCTP round trip/ },
+    ],
+    mustPass: [
+      'pod to pod over SCTP by pod IP on the same node',
+      'outside the cluster to a hostPort over SCTP',
+      'A and _sctp SRV records',
+    ],
+  },
+  {
+    name: 'SCTP INIT-ACK dropped in the node FORWARD chain',
+    apply: () =>
+      inNode('iptables -I FORWARD -p sctp -m sctp --chunk-types any INIT_ACK -j DROP').then(() => undefined),
+    undo: () =>
+      inNode('iptables -D FORWARD -p sctp -m sctp --chunk-types any INIT_ACK -j DROP').then(() => undefined),
+    connectivity: true,
+    mustFail: [
+      { title: 'pod to pod over SCTP by pod IP on the same node', message: /no SCTP round trip/ },
+      { title: 'pod to a ClusterIP Service over SCTP', message: /no SCTP round trip/ },
+      { title: 'outside the cluster to a NodePort over SCTP', message: /no SCTP round trip/ },
+      { title: 'outside the cluster to a hostPort over SCTP', message: /no SCTP round trip/ },
+    ],
+    // The node's own associations: INIT-ACK comes back through INPUT.
+    mustPass: ['node to pod and node to Service over SCTP'],
+  },
+  {
+    name: 'CoreDNS stopped',
+    apply: () => stopComponent('coredns'),
+    undo: clusterUp,
+    connectivity: true,
+    mustFail: [{ title: 'A and _sctp SRV records', message: /timed out .* waiting for A records/ }],
+    mustPass: ['pod to pod over SCTP by pod IP on the same node', 'pod to a ClusterIP Service over SCTP'],
+  },
+  {
+    name: 'portmap removed, connectivity',
+    apply: removePortmap,
+    undo: restorePortmap,
+    connectivity: true,
+    mustFail: [{ title: 'outside the cluster to a hostPort over SCTP', message: /no SCTP round trip/ }],
+    mustPass: [
+      'outside the cluster to a NodePort over SCTP',
+      'pod to pod over SCTP by pod IP on the same node',
+    ],
+  },
+  {
+    // Deny cells must fail, allow cells must pass: the differences named are
+    // all "expected blocked, observed connected".
+    name: 'kube-router stopped before the SCTP policies exist',
+    apply: () => stopComponent('netpol'),
+    undo: clusterUp,
+    connectivity: true,
+    notMessage: /expected connected, observed blocked/,
+    mustFail: [
+      {
+        title: 'default-deny ingress policy in namespace x for SCTP',
+        message: /expected blocked, observed connected/,
+      },
+      { title: 'only on SCTP port 80 (81 blocked)', message: /expected blocked, observed connected/ },
+      { title: 'only from pods pod=b in namespaces ns=y', message: /expected blocked, observed connected/ },
+      { title: 'deny all egress from x/a over SCTP', message: /expected blocked, observed connected/ },
+      {
+        title: 'egress from x/a only to namespace z on SCTP port 81',
+        message: /expected blocked, observed connected/,
+      },
+    ],
+    mustPass: ['pod to pod over SCTP by pod IP on the same node'],
   },
   {
     name: 'kube-router stopped before the policy exists',
     apply: () => stopComponent('netpol'),
     undo: clusterUp,
-    focus: 'NetworkPolic',
     mustFail: [{ title: 'does not allow TCP or UDP traffic', message: /let TCP and UDP through/ }],
     mustPass: ['NetworkPolicies can declare SCTP ports for ingress and egress'],
   },
@@ -95,7 +184,7 @@ function failureText(run: CliRun, fragment: string): string {
 
 const table: string[] = [];
 
-describe('fault harness [Feature:SCTP]', function () {
+describe('fault harness', function () {
   this.timeout(600_000);
   before(clusterUp);
   after(() => {
@@ -104,34 +193,27 @@ describe('fault harness [Feature:SCTP]', function () {
 
   for (const fault of FAULTS) {
     it(`${fault.name}: exactly the guarding tests fail, and pass again once repaired`, async () => {
+      const args = ['run', '--focus', focusOf(fault), '--report-dir', `/tmp/sctp-e2e-fault-${process.pid}`];
+      if (fault.connectivity)
+        args.push('--disruptive', '--known', join(ROOT, 'fixtures', 'known', 'local-cluster.yaml'));
       await fault.apply();
       let broken: CliRun;
       try {
         // A short rule deadline: under the fault the rules never come.
-        broken = await sctpE2e([
-          'run',
-          '--focus',
-          fault.focus,
-          '--rule-timeout',
-          '10',
-          '--report-dir',
-          `/tmp/sctp-e2e-fault-${process.pid}`,
-        ]);
+        broken = await sctpE2e([...args, '--rule-timeout', '10']);
       } finally {
         await fault.undo();
       }
-      const repaired = await sctpE2e([
-        'run',
-        '--focus',
-        fault.focus,
-        '--report-dir',
-        `/tmp/sctp-e2e-fault-${process.pid}`,
-      ]);
+      const repaired = await sctpE2e(args);
       const problems: string[] = [];
       for (const f of fault.mustFail) {
         const observed = verdictOf(broken, f.title);
         table.push(`${fault.name} | ${f.title} | FAIL | ${observed}`);
         if (observed !== 'FAIL') problems.push(`"${f.title}" must fail under the fault, was ${observed}`);
+        else if (fault.notMessage?.test(failureText(broken, f.title)))
+          problems.push(
+            `"${f.title}" failed for the wrong reason (${fault.notMessage}):\n${failureText(broken, f.title)}`,
+          );
         else if (!f.message.test(failureText(broken, f.title)))
           problems.push(
             `"${f.title}" failed without naming what is missing (${f.message}):\n${failureText(broken, f.title)}`,

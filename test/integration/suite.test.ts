@@ -8,12 +8,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { ROOT } from '../../helpers/runner.ts';
 import { clusterEnv, clusterUp, kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-suite-'));
 
 /** Skips a user would agree with on a one-node local cluster, by title fragment. */
-const ACCEPTED_SKIPS: RegExp[] = [/LoadBalancer/];
+const ACCEPTED_SKIPS: RegExp[] = [/LoadBalancer/, /across nodes/];
 
 function expectGreen(run: CliRun): void {
   const detail = `${run.stdout.slice(-6000)}\n${run.stderr}`;
@@ -80,6 +81,40 @@ describe('sctp-e2e run against the local cluster', function () {
     expect(guard.length).to.be.greaterThan(0);
     expect(guard[0]).to.match(/sctp-e2e-node1: unavailable → unavailable/);
     expect(await leftoverNamespaces()).to.equal('');
+  });
+
+  it('passes the [Feature:SCTPConnectivity] tier, the stale-conntrack bug of kube-proxy reported as known', async () => {
+    const known = join(ROOT, 'fixtures', 'known', 'local-cluster.yaml');
+    const run = await sctpE2e([
+      'run',
+      '--disruptive',
+      '--focus',
+      '\\[Feature:SCTPConnectivity\\]',
+      '--known',
+      known,
+      '--report-dir',
+      join(tmp, 'conn'),
+    ]);
+    expectGreen(run);
+    const knownTests = [...run.verdicts].filter(([, v]) => v === 'KNOWN').map(([title]) => title);
+    expect(knownTests).to.have.length(1);
+    expect(knownTests[0]).to.include('reusing its source port');
+    expect(run.stdout).to.include('kubernetes/kubernetes#115299');
+    expect(await leftoverNamespaces()).to.equal('');
+  });
+
+  it('without the profile, that test fails the run with exit 1 and its evidence', async () => {
+    const run = await sctpE2e([
+      'run',
+      '--disruptive',
+      '--focus',
+      'reusing its source port',
+      '--report-dir',
+      join(tmp, 'stale'),
+    ]);
+    expect(run.code, run.stdout).to.equal(1);
+    expect(run.summary).to.deep.equal({ passed: 0, failed: 1, skipped: 0 });
+    expect(run.stdout).to.match(/SCTP conntrack entries for source port 40123/);
   });
 
   it('lists what run would run, without a cluster', async () => {
