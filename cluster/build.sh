@@ -7,6 +7,7 @@
 # is incremental.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+command -v go >/dev/null || die "Go (1.24 or newer) is needed to build the cluster's components from the module proxy"
 export GOTOOLCHAIN=local GOFLAGS=-trimpath
 mkdir -p "$BIN_DIR" "$IMAGE_DIR"
 

@@ -9,7 +9,9 @@ import { execa } from 'execa';
 import { ROOT } from '../../helpers/runner.ts';
 
 describe('usrsctp agent (images/agent/test.sh)', function () {
-  this.timeout(180_000);
+  this.timeout(600_000);
+  // On a fresh machine gcc and libusrsctp-dev come with the cluster's packages.
+  before(() => execa('bash', [join(ROOT, 'cluster', 'install-deps.sh')], { stdio: 'inherit' }));
   it('passes every check between two network namespaces', async () => {
     const r = await execa('bash', [join(ROOT, 'images', 'agent', 'test.sh')], { reject: false, all: true });
     const summary = /^(\d+) passed, (\d+) failed$/m.exec(r.all ?? '');

@@ -103,10 +103,12 @@ const FAULTS: Fault[] = [
   },
   {
     name: 'SCTP INIT-ACK dropped in the node FORWARD chain',
+    // mangle FORWARD comes before the filter table, where the cluster's own
+    // chains (kube-proxy's KUBE-FORWARD, kube-router's) accept replies first.
     apply: () =>
-      inNode('iptables -I FORWARD -p sctp -m sctp --chunk-types any INIT_ACK -j DROP').then(() => undefined),
+      inNode('iptables -t mangle -I FORWARD -p sctp -m sctp --chunk-types any INIT_ACK -j DROP').then(() => undefined),
     undo: () =>
-      inNode('iptables -D FORWARD -p sctp -m sctp --chunk-types any INIT_ACK -j DROP').then(() => undefined),
+      inNode('iptables -t mangle -D FORWARD -p sctp -m sctp --chunk-types any INIT_ACK -j DROP').then(() => undefined),
     connectivity: true,
     mustFail: [
       { title: 'pod to pod over SCTP by pod IP on the same node', message: /no SCTP round trip/ },
@@ -231,7 +233,7 @@ describe('fault harness', function () {
         problems,
         `${problems.join('\n')}\n--- run under the fault:\n${broken.stdout.slice(-4000)}`,
       ).to.deep.equal([]);
-      expect(broken.code, 'exit code under the fault').to.equal(1);
+      expect(broken.code, `exit code under the fault\n${broken.stdout.slice(-2000)}${broken.stderr}`).to.equal(1);
       expect(
         repaired.code,
         `exit code once repaired\n${repaired.stdout.slice(-3000)}${repaired.stderr}`,
