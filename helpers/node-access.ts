@@ -12,7 +12,8 @@ import type * as k8s from '@kubernetes/client-node';
 import { NodeSSH } from 'node-ssh';
 import type { Config } from './config.ts';
 import { SuiteError, errorText } from './errors.ts';
-import { waitForPodRunning, type Kube } from './kube.ts';
+import type { Kube } from './kube.ts';
+import { startNodePod } from './node-pods.ts';
 import type { Cleanup } from './cleanup.ts';
 import { createRunNamespace } from './namespaces.ts';
 
@@ -171,34 +172,17 @@ export class PodNodeAccess implements NodeAccess {
       privileged: true,
     });
     const namespace = await this.namespace;
-    const name = `hostexec-${node}`
-      .slice(0, 63)
-      .replace(/[^a-z0-9-]/g, '-')
-      .replace(/-+$/, '');
-    await this.kube.core.createNamespacedPod({
-      namespace,
-      body: {
-        metadata: { name, labels: { 'sctp-e2e.io/role': 'hostexec' } },
-        spec: {
-          nodeName: node,
-          hostNetwork: true,
-          hostPID: true,
-          tolerations: [{ operator: 'Exists' }],
-          terminationGracePeriodSeconds: 0,
-          containers: [
-            {
-              name: 'hostexec',
-              image: this.image,
-              imagePullPolicy: 'IfNotPresent',
-              command: ['sleep', '86400'],
-              securityContext: { privileged: true },
-            },
-          ],
-        },
-      },
+    // sleep keeps it alive; every command is an exec that nsenters the node.
+    const container = {
+      name: 'hostexec',
+      image: this.image,
+      imagePullPolicy: 'IfNotPresent',
+      command: ['sleep', '86400'],
+    };
+    return startNodePod(this.kube, namespace, node, 'hostexec', container, {
+      hostPID: true,
+      timeoutMs: this.timeoutMs,
     });
-    await waitForPodRunning(this.kube, namespace, name, this.timeoutMs);
-    return name;
   }
 
   async exec(node: string, command: string): Promise<ExecResult> {

@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { inPod, probe, UsrsctpAgent, type ProbeResult, type ProbeTarget } from './agent.ts';
-import { waitForPodRunning } from './kube.ts';
+import { startNodePod } from './node-pods.ts';
 import { createRunNamespace } from './namespaces.ts';
 import { poll } from './poll.ts';
 import type { RunContext } from './run-context.ts';
@@ -49,26 +49,16 @@ export function nodeProber(ctx: RunContext, node: string): Promise<Prober> {
         privileged: true,
       });
       const namespace = await probers.namespace;
-      const name = `node-agent-${node}`
-        .slice(0, 63)
-        .replace(/[^a-z0-9-]/g, '-')
-        .replace(/-+$/, '');
-      await ctx.kube.core.createNamespacedPod({
+      const name = await startNodePod(
+        ctx.kube,
         namespace,
-        body: {
-          metadata: { name },
-          spec: {
-            nodeName: node,
-            hostNetwork: true,
-            tolerations: [{ operator: 'Exists' }],
-            terminationGracePeriodSeconds: 0,
-            containers: [
-              { ...ctx.agent.client('agent', { sctp: true }), securityContext: { privileged: true } },
-            ],
-          },
+        node,
+        'node-agent',
+        ctx.agent.client('agent', { sctp: true }),
+        {
+          timeoutMs: ctx.config.podTimeout * 1000,
         },
-      });
-      await waitForPodRunning(ctx.kube, namespace, name, ctx.config.podTimeout * 1000);
+      );
       return podProber(ctx, namespace, name, 'agent');
     })();
     probers.nodes.set(node, exec);

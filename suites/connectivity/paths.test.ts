@@ -88,6 +88,24 @@ async function backend(
   return { ns, server, client, fromClient: podProber(t.ctx, ns, 'client', 'agent') };
 }
 
+/** The backend's Service, SCTP port 7777 → 80, once its endpoint is ready. */
+async function backendService(
+  t: TestEnv,
+  b: Backend,
+  options: { type?: 'NodePort'; externalIPs?: string[] } = {},
+): Promise<k8s.V1Service> {
+  const svc = await createService(
+    t,
+    b.ns,
+    service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
+      selector: { role: 'backend' },
+      ...options,
+    }),
+  );
+  await waitForEndpoints(t, b.ns, 'backend', 1);
+  return svc;
+}
+
 const sctp = (host: string, port: number, extra: Partial<ProbeTarget> = {}): ProbeTarget => ({
   protocol: 'SCTP',
   host,
@@ -127,14 +145,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
 
   sctpIt('pod to a ClusterIP Service over SCTP with port different from targetPort', STORY_POD, async (t) => {
     const b = await backend(t, 'conn-clusterip');
-    const svc = await createService(
-      t,
-      b.ns,
-      service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
-        selector: { role: 'backend' },
-      }),
-    );
-    await waitForEndpoints(t, b.ns, 'backend', 1);
+    const svc = await backendService(t, b);
     await expectReach(
       t,
       b.fromClient,
@@ -149,15 +160,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
     'KEP user story: NodePort',
     async (t) => {
       const b = await backend(t, 'conn-nodeport');
-      const svc = await createService(
-        t,
-        b.ns,
-        service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
-          selector: { role: 'backend' },
-          type: 'NodePort',
-        }),
-      );
-      await waitForEndpoints(t, b.ns, 'backend', 1);
+      const svc = await backendService(t, b, { type: 'NodePort' });
       const nodePort = svc.spec!.ports![0].nodePort!;
       const targets = t.ctx.nodes.flatMap((n) =>
         (n.status?.addresses ?? [])
@@ -173,14 +176,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
     'node→pod and node→Service (upstream skips them)',
     async (t) => {
       const b = await backend(t, 'conn-node');
-      const svc = await createService(
-        t,
-        b.ns,
-        service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
-          selector: { role: 'backend' },
-        }),
-      );
-      await waitForEndpoints(t, b.ns, 'backend', 1);
+      const svc = await backendService(t, b);
       for (const node of nodeNames(t.ctx)) {
         const fromNode = await nodeProber(t.ctx, node);
         await expectReach(
@@ -202,15 +198,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
         const why = outsideUnavailable(t.ctx);
         if (why) t.skip(why);
         const b = await backend(t, 'conn-out-nodeport');
-        const svc = await createService(
-          t,
-          b.ns,
-          service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
-            selector: { role: 'backend' },
-            type: 'NodePort',
-          }),
-        );
-        await waitForEndpoints(t, b.ns, 'backend', 1);
+        const svc = await backendService(t, b, { type: 'NodePort' });
         const nodePort = svc.spec!.ports![0].nodePort!;
         const targets = t.ctx.nodes.map((n) => sctp(nodeAddress(n, 'InternalIP')!, nodePort));
         await expectReach(t, await outsideProber(t.ctx), `outside → node :${nodePort}`, targets, 'server');
@@ -229,15 +217,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
         if (why) t.skip(why);
         const b = await backend(t, 'conn-out-eip');
         const externalIP = t.ctx.config.externalIpRange!.replace(/\.\d+\/\d+$/, '.30');
-        await createService(
-          t,
-          b.ns,
-          service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
-            selector: { role: 'backend' },
-            externalIPs: [externalIP],
-          }),
-        );
-        await waitForEndpoints(t, b.ns, 'backend', 1);
+        await backendService(t, b, { externalIPs: [externalIP] });
         await expectReach(
           t,
           await outsideProber(t.ctx),
@@ -338,14 +318,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       const reason = t.ctx.agent.unsupported(sctp('0.0.0.0', 1, probeOptions));
       if (reason) t.skip(reason);
       const b = await backend(t, 'conn-stale');
-      const svc = await createService(
-        t,
-        b.ns,
-        service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
-          selector: { role: 'backend' },
-        }),
-      );
-      await waitForEndpoints(t, b.ns, 'backend', 1);
+      const svc = await backendService(t, b);
       const vip = svc.spec!.clusterIP!;
       await expectReach(
         t,
@@ -408,14 +381,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
         t.ctx.agent.unsupported(sctp('0.0.0.0', 1, targets[1]));
       if (reason) t.skip(reason);
       const b = await backend(t, 'conn-streams');
-      const svc = await createService(
-        t,
-        b.ns,
-        service('backend', [{ port: 7777, targetPort: PORT, protocol: 'SCTP' }], {
-          selector: { role: 'backend' },
-        }),
-      );
-      await waitForEndpoints(t, b.ns, 'backend', 1);
+      const svc = await backendService(t, b);
       await expectReach(
         t,
         b.fromClient,
