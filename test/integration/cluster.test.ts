@@ -4,7 +4,9 @@
  * Service and hostPort rules, enforces NetworkPolicy, serves exec, logs, DNS
  * and SSH; and `down` leaves the host as it found it.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../../helpers/runner.ts';
 import { expect } from 'chai';
 import { execa } from 'execa';
 import { poll } from '../../helpers/poll.ts';
@@ -249,6 +251,36 @@ spec:
     );
     expect(r.exitCode, r.stderr).to.equal(0);
     expect(r.stdout).to.include('198.19.0.1');
+  });
+
+  it('refuses to run without root, with one line saying so', async () => {
+    const r = await execa(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', join(ROOT, 'cluster', 'up.sh')],
+      { reject: false, all: true },
+    );
+    expect(r.exitCode).to.equal(2);
+    expect(r.all).to.match(/^sctp-e2e cluster: the local cluster needs root/);
+  });
+
+  it('refuses a port in use in the node, naming the port and the component that needs it', async () => {
+    // A foreign listener on the DNS port in the node: CoreDNS cannot start.
+    await execa('kill', ['-KILL', readFileSync(join(STATE_DIR, 'pids', 'coredns.pid'), 'utf8').trim()]);
+    const squatter = execa('ip', ['netns', 'exec', NETNS, 'busybox', 'nc', '-l', '-p', '53'], {
+      reject: false,
+    });
+    try {
+      await poll('the squatter to listen', { timeoutMs: 5000 }, async () =>
+        (await inNode(`ss -Hltn 'sport = :53'`)).trim() ? true : undefined,
+      );
+      const r = await cluster('up');
+      expect(r.code, r.output).to.equal(2);
+      expect(r.output).to.match(/port 53 in the node is in use by another process; coredns needs it/);
+    } finally {
+      squatter.kill('SIGKILL');
+      await squatter;
+    }
+    await clusterUp();
   });
 
   it('keeps the node off the host uplink: no default route in the node', async () => {
