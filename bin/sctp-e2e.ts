@@ -1,7 +1,10 @@
 /**
  * sctp-e2e: the command line.
  *
- *   sctp-e2e run        run the selected conformance tests (default: all but [Disruptive])
+ *   sctp-e2e run        run the selected conformance tests (default: all but [Disruptive]);
+ *                       --list prints them instead (no cluster needed), --quiet prints only
+ *                       failures, known failures and the counts
+ *   sctp-e2e report     the single-file HTML report and summary.md of a run (--from DIR)
  *   sctp-e2e preflight  what the suite sees of the cluster, without loading sctp.ko
  *   sctp-e2e list       the tests run would run, with their tags (no cluster needed)
  *   sctp-e2e cleanup    remove namespaces left by crashed runs
@@ -29,7 +32,16 @@ import {
 import { SuiteError, errorText } from '../helpers/errors.ts';
 import { loadKubeConfig, makeKube, checkApi } from '../helpers/kube.ts';
 import { deleteNamespace, listRunNamespaces } from '../helpers/namespaces.ts';
-import { preflightTable } from '../helpers/preflight.ts';
+import { preflightTable, readClusterFacts, type ClusterFacts } from '../helpers/preflight.ts';
+import { allureResultFiles, htmlAnchors, recordFromAllure } from '../helpers/report/allure-results.ts';
+import { writeHtmlReport } from '../helpers/report/html.ts';
+import {
+  countVerdicts,
+  readRunRecord,
+  writeRunRecord,
+  type RunRecord,
+} from '../helpers/report/run-record.ts';
+import { HTML_FILE, writeSummary } from '../helpers/report/summary.ts';
 import {
   disableSctpCommand,
   enableSctpCommand,
@@ -39,12 +51,14 @@ import {
 import { closeRun, openRun } from '../helpers/run-context.ts';
 import { listTitles, loadSuites, ROOT, runSuites } from '../helpers/runner.ts';
 
-const USAGE = `usage: sctp-e2e <run|preflight|list|cleanup|local|cluster up|down|status|env|enable-sctp|disable-sctp> [flags]
+const USAGE = `usage: sctp-e2e <run|report|preflight|list|cleanup|local|cluster up|down|status|env|enable-sctp|disable-sctp> [flags]
 
 flags (each also as SCTP_E2E_<NAME> and as a key of --config FILE):
   --config FILE              YAML or JSON file of settings
 ${SETTINGS.map((s) => `  --${flagName(s.name)}${s.kind === 'boolean' ? '' : ' VALUE'}`.padEnd(29) + `${s.help}${s.default !== undefined && s.kind !== 'boolean' ? ` (default ${s.default})` : ''}  [${envName(s.name)}]`).join('\n')}
   --run ID                   with cleanup: only that run's namespaces
+  --list                     with run: print the tests it would run, with their tags; touch no cluster
+  --from DIR                 with report: the report dir of the run (default: --report-dir)
 
 enable-sctp / disable-sctp (OpenShift, OKD: the load-sctp-module MachineConfig):
   --openshift                required: enable SCTP the OpenShift way (MachineConfig)
@@ -59,12 +73,16 @@ function parse(argv: string[]): {
   configFile?: string;
   runId?: string;
   help: boolean;
+  list: boolean;
+  from?: string;
   sctp: RawSctpFlags;
 } {
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     config: { type: 'string' },
     run: { type: 'string' },
     help: { type: 'boolean' },
+    list: { type: 'boolean' },
+    from: { type: 'string' },
   };
   // enable-sctp / disable-sctp only; not settings, so not in SETTINGS.
   Object.assign(options, {
@@ -97,6 +115,8 @@ function parse(argv: string[]): {
     configFile: parsed.values.config as string | undefined,
     runId: parsed.values.run as string | undefined,
     help: Boolean(parsed.values.help),
+    list: Boolean(parsed.values.list),
+    from: parsed.values.from as string | undefined,
     sctp,
   };
 }
@@ -115,12 +135,29 @@ function clusterScript(action: string): number {
   return spawnSync('bash', [join(ROOT, 'cluster', script)], { stdio: 'inherit' }).status ?? 2;
 }
 
+/** `list` and `run --list`: the titles `run` would run, from the same selection code. */
+async function listCommand(config: Config): Promise<number> {
+  const { mocha } = await loadSuites(config);
+  for (const title of listTitles(mocha)) process.stdout.write(`${title}\n`);
+  return 0;
+}
+
 async function runCommand(config: Config): Promise<number> {
   const ctx = await openRun(config);
-  process.stdout.write(
-    `sctp-e2e run ${config.runId}: ${ctx.kube.server} (${ctx.serverVersion}), ${ctx.nodes.length} node(s), node access ${ctx.access.kind}, agent ${ctx.agent.kind}\n`,
-  );
-  const stats = await runSuites(config, config.reportDir);
+  if (!config.quiet)
+    process.stdout.write(
+      `sctp-e2e run ${config.runId}: ${ctx.kube.server} (${ctx.serverVersion}), ${ctx.nodes.length} node(s), node access ${ctx.access.kind}, agent ${ctx.agent.kind}\n`,
+    );
+  const startedAt = new Date().toISOString();
+  // Read before any test runs: the module state in the summary is the one the tests found.
+  let cluster: ClusterFacts | undefined;
+  let clusterError: string | undefined;
+  try {
+    cluster = await readClusterFacts(ctx);
+  } catch (err) {
+    clusterError = errorText(err).split('\n')[0];
+  }
+  const { stats, tests, unselected } = await runSuites(config, config.reportDir, { quiet: config.quiet });
   const leftovers = await closeRun();
   for (const l of leftovers) process.stderr.write(`sctp-e2e: cleanup: ${l}\n`);
   if (stats.passes + stats.failures + stats.pending === 0)
@@ -128,11 +165,46 @@ async function runCommand(config: Config): Promise<number> {
       'no test matched the selection',
       'check --focus/--skip (tags need escaping: "\\[Feature:SCTP\\]"; [Disruptive] tests need --disruptive)',
     );
-  return stats.failures > 0 ? 1 : 0;
+  const exitCode = stats.failures > 0 ? 1 : 0;
+  const record: RunRecord = {
+    runId: config.runId,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    exitCode,
+    selection: { focus: config.focus, skip: config.skip, disruptive: config.disruptive, known: config.known },
+    cluster,
+    clusterError,
+    counts: countVerdicts(tests),
+    tests,
+    unselected,
+  };
+  writeRunRecord(config.reportDir, record);
+  const summary = writeSummary(config.reportDir, record);
+  if (!config.quiet)
+    process.stdout.write(`summary: ${summary}  (HTML: sctp-e2e report --from ${config.reportDir})\n`);
+  return exitCode;
+}
+
+/** `report`: the HTML report from the allure results, and summary.md again (naming the HTML). */
+async function reportCommand(dir: string): Promise<number> {
+  const resultsDir = join(dir, 'allure-results');
+  if (allureResultFiles(resultsDir).length === 0)
+    throw new SuiteError(
+      `no allure results in ${resultsDir}`,
+      'run `sctp-e2e run` first, or give the report dir of a run with --from DIR',
+    );
+  const record = readRunRecord(dir) ?? recordFromAllure(resultsDir);
+  const html = join(dir, HTML_FILE);
+  const external = await writeHtmlReport(resultsDir, html, `sctp-e2e run ${record.runId}`);
+  for (const ref of external)
+    process.stderr.write(`sctp-e2e: warning: the HTML report still refers to ${ref.slice(0, 100)}\n`);
+  const summary = writeSummary(dir, record, htmlAnchors(resultsDir));
+  process.stdout.write(`HTML report: ${html}\nsummary:     ${summary}\n`);
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { command, flags, configFile, runId, help, sctp } = parse(argv);
+  const { command, flags, configFile, runId, help, list, from, sctp } = parse(argv);
   if (help || command.length === 0) {
     process.stdout.write(USAGE);
     return command.length === 0 && !help ? 2 : 0;
@@ -144,17 +216,21 @@ async function main(argv: string[]): Promise<number> {
       'see `sctp-e2e --help`',
     );
   }
+  if (list && verb !== 'run' && verb !== 'list')
+    throw new SuiteError(`--list belongs to run, not ${verb}`, 'use `sctp-e2e run --list`');
+  if (from !== undefined && verb !== 'report')
+    throw new SuiteError(`--from belongs to report, not ${verb}`, 'use `sctp-e2e report --from DIR`');
   switch (verb) {
     case 'cluster':
       return clusterScript(rest[0]);
-    case 'list': {
+    case 'list':
+      return listCommand(loadConfig({ flags, configFile }));
+    case 'run': {
       const config = loadConfig({ flags, configFile });
-      const mocha = await loadSuites(config);
-      for (const title of listTitles(mocha)) process.stdout.write(`${title}\n`);
-      return 0;
+      return list ? listCommand(config) : runCommand(config);
     }
-    case 'run':
-      return runCommand(loadConfig({ flags, configFile }));
+    case 'report':
+      return reportCommand(from ?? loadConfig({ flags, configFile }).reportDir);
     case 'local': {
       const up = clusterScript('up');
       if (up !== 0) return 2;

@@ -38,6 +38,7 @@ export interface Config {
   externalAgent?: string;
   externalIpRange?: string;
   reportDir: string;
+  quiet: boolean;
   known?: string;
   podTimeout: number;
   ruleTimeout: number;
@@ -130,6 +131,12 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'string',
     default: 'reports',
     help: 'where allure-results/, junit.xml and the summary go',
+  },
+  {
+    name: 'quiet',
+    kind: 'boolean',
+    default: false,
+    help: 'console: failures, known failures and the summary line only (JUnit, allure and summary.md are written as always)',
   },
   { name: 'podTimeout', kind: 'number', default: 120, help: 'seconds to wait for a pod to run' },
   {

@@ -30,6 +30,7 @@ import { apiMessage, apiStatus, checkApi, loadKubeConfig, makeKube } from './kub
 import { execOnNodes } from './node-access.ts';
 import { poll, PollTimeout, NotYet } from './poll.ts';
 import type { RunContext } from './run-context.ts';
+import { textTable } from './text-table.ts';
 
 export const MCO_GROUP = 'machineconfiguration.openshift.io';
 export const MCO_VERSION = 'v1';
@@ -721,20 +722,6 @@ export async function sctpRemedies(ctx: RunContext): Promise<Map<string, string>
   return out;
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
-}
-
 function rolloutText(pool: MachineConfigPool): string {
   const s = pool.status;
   if (!s) return 'no status';
@@ -763,7 +750,7 @@ export async function openShiftPreflightSection(ctx: RunContext): Promise<string
       v.enabled ? '' : v.reason,
     ]);
   }
-  out.push(poolRows.length > 1 ? table(poolRows) : 'no MachineConfigPool found\n');
+  out.push(poolRows.length > 1 ? textTable(poolRows) : 'no MachineConfigPool found\n');
 
   const names = ctx.nodes.map((n) => n.metadata!.name!);
   let files = new Map<string, NodeSctpFiles>();
@@ -804,7 +791,7 @@ export async function openShiftPreflightSection(ctx: RunContext): Promise<string
     );
     if (remedy) remedies.push(`remedy          ${remedy}`);
   }
-  out.push(table(nodeRows));
+  out.push(textTable(nodeRows));
   if (remedies.length) out.push(remedies.join('\n') + '\n');
   return out.join('\n');
 }

@@ -1,65 +1,108 @@
 /**
- * `sctp-e2e preflight`: one table of what the suite sees before judging
- * anything. Read-only on every node: no modprobe, no SCTP socket.
+ * `sctp-e2e preflight`: what the suite sees before judging anything. Read-only
+ * on every node: no modprobe, no SCTP socket. `readClusterFacts` gathers the
+ * facts as data (a run keeps them in run.json for the summary);
+ * `renderPreflight` prints them as the one preflight table.
  */
-import { DETECT_PROXY_MODE_COMMAND, parseProxyMode } from './dataplane/index.ts';
-import { MODULE_STATE_COMMAND, parseModuleState } from './module-state.ts';
+import { DETECT_PROXY_MODE_COMMAND, parseProxyMode, type DetectedProxyMode } from './dataplane/index.ts';
+import { MODULE_STATE_COMMAND, parseModuleState, type ModuleState } from './module-state.ts';
 import { execOnNodes } from './node-access.ts';
 import { openShiftPreflightSection } from './openshift.ts';
 import { nodeNames, type RunContext } from './run-context.ts';
+import { textTable } from './text-table.ts';
 
 /** CNI plugin types named in the node's CNI configuration, if readable. */
 export const CNI_COMMAND = `cat /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf 2>/dev/null | grep -o '"type" *: *"[^"]*"' | sed 's/.*"\\([^"]*\\)"$/\\1/' | sort -u | tr '\\n' ' '`;
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+/** One node as the suite sees it; fields are absent when node access is `none`. */
+export interface NodeFacts {
+  name: string;
+  kernel?: string;
+  sctpModule?: ModuleState;
+  blacklisted?: boolean;
+  loadAtBoot?: boolean;
+  proxyMode?: DetectedProxyMode;
+  /** CNI plugin types, space-separated; 'unknown' when the node has no readable config. */
+  cni?: string;
 }
 
-export async function preflightTable(ctx: RunContext): Promise<string> {
+export interface ClusterFacts {
+  server: string;
+  serverVersion: string;
+  nodeAccess: string;
+  /** Why node access is unavailable (`none`). */
+  nodeAccessNote?: string;
+  agent: { kind: string; image: string };
+  nodes: NodeFacts[];
+  /** The OpenShift section of the preflight (empty elsewhere). */
+  openshift: string;
+}
+
+export async function readClusterFacts(ctx: RunContext): Promise<ClusterFacts> {
   const names = nodeNames(ctx);
+  const facts: ClusterFacts = {
+    server: ctx.kube.server,
+    serverVersion: ctx.serverVersion,
+    nodeAccess: ctx.access.kind,
+    nodeAccessNote: ctx.access.unavailableReason,
+    agent: { kind: ctx.agent.kind, image: ctx.agent.image },
+    nodes: names.map((name) => ({ name })),
+    openshift: '',
+  };
+  if (ctx.access.kind !== 'none') {
+    const [modules, modes, cni] = await Promise.all([
+      execOnNodes(ctx.access, names, MODULE_STATE_COMMAND),
+      execOnNodes(ctx.access, names, DETECT_PROXY_MODE_COMMAND),
+      execOnNodes(ctx.access, names, CNI_COMMAND),
+    ]);
+    facts.nodes = names.map((name) => {
+      const m = parseModuleState(modules.get(name)!.stdout);
+      return {
+        name,
+        kernel: m.kernel || undefined,
+        sctpModule: m.state,
+        blacklisted: m.blacklisted,
+        loadAtBoot: m.loadAtBoot,
+        proxyMode: parseProxyMode(modes.get(name)!.stdout),
+        cni: cni.get(name)!.stdout.trim() || 'unknown',
+      };
+    });
+  }
+  // OpenShift only (empty elsewhere): SCTP per MachineConfigPool and node.
+  facts.openshift = await openShiftPreflightSection(ctx);
+  return facts;
+}
+
+const yesNo = (v: boolean | undefined) => (v === undefined ? '?' : v ? 'yes' : 'no');
+
+export function renderPreflight(facts: ClusterFacts): string {
   const head = [
-    `API server      ${ctx.kube.server} (${ctx.serverVersion})`,
+    `API server      ${facts.server} (${facts.serverVersion})`,
     `RBAC            enough for a run`,
-    `nodes           ${names.length}`,
-    `node access     ${ctx.access.kind}${ctx.access.unavailableReason ? ` (${ctx.access.unavailableReason})` : ''}`,
-    `agent           ${ctx.agent.kind} (${ctx.agent.image})`,
+    `nodes           ${facts.nodes.length}`,
+    `node access     ${facts.nodeAccess}${facts.nodeAccessNote ? ` (${facts.nodeAccessNote})` : ''}`,
+    `agent           ${facts.agent.kind} (${facts.agent.image})`,
     '',
   ].join('\n');
   const rows = [
     ['NODE', 'ACCESS', 'KERNEL', 'SCTP MODULE', 'BLACKLISTED', 'LOAD AT BOOT', 'KUBE-PROXY', 'CNI'],
   ];
-  if (ctx.access.kind === 'none') {
-    for (const n of names) rows.push([n, 'none', '?', '?', '?', '?', '?', '?']);
-    return head + table(rows) + (await openShiftPreflightSection(ctx));
-  }
-  const [modules, modes, cni] = await Promise.all([
-    execOnNodes(ctx.access, names, MODULE_STATE_COMMAND),
-    execOnNodes(ctx.access, names, DETECT_PROXY_MODE_COMMAND),
-    execOnNodes(ctx.access, names, CNI_COMMAND),
-  ]);
-  for (const n of names) {
-    const m = parseModuleState(modules.get(n)!.stdout);
+  for (const n of facts.nodes) {
+    const access = facts.nodeAccess === 'none' ? 'none' : `${facts.nodeAccess} ok`;
     rows.push([
-      n,
-      `${ctx.access.kind} ok`,
-      m.kernel || '?',
-      m.state,
-      m.blacklisted ? 'yes' : 'no',
-      m.loadAtBoot ? 'yes' : 'no',
-      parseProxyMode(modes.get(n)!.stdout),
-      cni.get(n)!.stdout.trim() || 'unknown',
+      n.name,
+      access,
+      n.kernel ?? '?',
+      n.sctpModule ?? '?',
+      yesNo(n.blacklisted),
+      yesNo(n.loadAtBoot),
+      n.proxyMode ?? '?',
+      n.cni ?? '?',
     ]);
   }
-  // OpenShift only (empty elsewhere): SCTP per MachineConfigPool and node.
-  return head + table(rows) + (await openShiftPreflightSection(ctx));
+  return head + textTable(rows) + facts.openshift;
+}
+
+export async function preflightTable(ctx: RunContext): Promise<string> {
+  return renderPreflight(await readClusterFacts(ctx));
 }

@@ -6,6 +6,13 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
+import {
+  recordTests,
+  tierOf,
+  type SctpTestMeta,
+  type TestRecord,
+  type UnselectedTest,
+} from './report/run-record.ts';
 import { selects, type Selection } from './selection.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -18,19 +25,39 @@ export function suiteFiles(dir = SUITES_DIR): string[] {
     .sort();
 }
 
-/** Drops every test the selection excludes, and suites left empty. */
-function prune(suite: Mocha.Suite, selection: Selection): void {
-  suite.tests = suite.tests.filter((t) => selects(t.fullTitle(), selection));
-  for (const child of suite.suites) prune(child, selection);
+/** Drops every test the selection excludes, and suites left empty; returns the dropped tests. */
+function prune(suite: Mocha.Suite, selection: Selection, dropped: UnselectedTest[] = []): UnselectedTest[] {
+  suite.tests = suite.tests.filter((t) => {
+    if (selects(t.fullTitle(), selection)) return true;
+    const story = (t as Mocha.Test & SctpTestMeta).story;
+    dropped.push({ fullTitle: t.fullTitle(), tier: tierOf(t.fullTitle()), story });
+    return false;
+  });
+  for (const child of suite.suites) prune(child, selection, dropped);
   suite.suites = suite.suites.filter((s) => s.total() > 0);
+  return dropped;
 }
 
-export async function loadSuites(selection: Selection, options: Mocha.MochaOptions = {}): Promise<Mocha> {
+export interface LoadedSuites {
+  /** Holds exactly the selected tests: what `run` runs and `list` / `run --list` print. */
+  mocha: Mocha;
+  /** The tests the selection left out. */
+  unselected: UnselectedTest[];
+}
+
+/**
+ * Loads suites/ and keeps the selected tests. Once per process: the test
+ * files are cached modules, so a second load finds no new tests.
+ */
+export async function loadSuites(
+  selection: Selection,
+  options: Mocha.MochaOptions = {},
+): Promise<LoadedSuites> {
   const mocha = new Mocha({ timeout: 300_000, ...options });
   for (const f of suiteFiles()) mocha.addFile(f);
   await mocha.loadFilesAsync();
-  prune(mocha.suite, selection);
-  return mocha;
+  const unselected = prune(mocha.suite, selection);
+  return { mocha, unselected };
 }
 
 export function listTitles(mocha: Mocha): string[] {
@@ -49,16 +76,34 @@ export interface RunStats {
   pending: number;
 }
 
-export async function runSuites(selection: Selection, reportDir: string): Promise<RunStats> {
+export interface RunOptions {
+  /** Console: failures, known failures and the summary line only (JUnit and allure are written as always). */
+  quiet?: boolean;
+  /** Report every selected test as passed without running it: the tests use it to see what `run` runs. */
+  dryRun?: boolean;
+}
+
+export interface RunOutcome {
+  stats: RunStats;
+  tests: TestRecord[];
+  unselected: UnselectedTest[];
+}
+
+export async function runSuites(
+  selection: Selection,
+  reportDir: string,
+  options: RunOptions = {},
+): Promise<RunOutcome> {
   const resultsDir = join(reportDir, 'allure-results');
   rmSync(resultsDir, { recursive: true, force: true });
   mkdirSync(resultsDir, { recursive: true });
-  const mocha = await loadSuites(selection, {
+  const { mocha, unselected } = await loadSuites(selection, {
+    dryRun: options.dryRun,
     reporter: 'allure-mocha',
     reporterOptions: {
       resultsDir,
       extraReporters: [
-        [join(ROOT, 'helpers', 'progress-reporter.cjs')],
+        [join(ROOT, 'helpers', 'progress-reporter.cjs'), { quiet: Boolean(options.quiet) }],
         ['xunit', { output: join(reportDir, 'junit.xml') }],
       ],
     },
@@ -66,10 +111,15 @@ export async function runSuites(selection: Selection, reportDir: string): Promis
   return new Promise((done) => {
     const runner = mocha.run(() =>
       done({
-        passes: runner.stats!.passes,
-        failures: runner.stats!.failures,
-        pending: runner.stats!.pending,
+        stats: {
+          passes: runner.stats!.passes,
+          failures: runner.stats!.failures,
+          pending: runner.stats!.pending,
+        },
+        tests,
+        unselected,
       }),
     );
+    const tests = recordTests(runner);
   });
 }

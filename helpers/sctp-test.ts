@@ -5,12 +5,14 @@
  * and the module guard (the node's sctp.ko state before and after).
  */
 import * as allure from 'allure-js-commons';
-import type { Context } from 'mocha';
+import type { Context, Test } from 'mocha';
 import { Cleanup } from './cleanup.ts';
 import { errorText } from './errors.ts';
 import { describeKnown, knownFailureFor } from './known.ts';
 import { readModuleStates, moduleGuardVerdict } from './module-guard.ts';
 import { createRunNamespace } from './namespaces.ts';
+import { podsAndEvents } from './pod-evidence.ts';
+import type { SctpTestMeta } from './report/run-record.ts';
 import { run, type RunContext } from './run-context.ts';
 
 export const TIER_BASIC = '[Feature:SCTP]';
@@ -34,7 +36,7 @@ export interface TestEnv {
 export class SkipTest extends Error {}
 
 export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promise<void>): void {
-  it(title, async function (this: Context) {
+  const declared: Test & SctpTestMeta = it(title, async function (this: Context) {
     const ctx = run();
     const fullTitle = this.test!.fullTitle();
     const tier = fullTitle.includes(TIER_CONNECTIVITY) ? 'SCTPConnectivity' : 'SCTP';
@@ -46,11 +48,15 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
 
     const cleanup = new Cleanup();
     const evidence: Array<[string, string]> = [];
+    const namespaces: string[] = [];
     const env: TestEnv = {
       ctx,
       cleanup,
-      namespace: (purpose, options) =>
-        createRunNamespace(ctx.kube, ctx.config.runId, purpose, cleanup, options),
+      namespace: async (purpose, options) => {
+        const ns = await createRunNamespace(ctx.kube, ctx.config.runId, purpose, cleanup, options);
+        namespaces.push(ns);
+        return ns;
+      },
       evidence: (name, text) => void evidence.push([name, text]),
       parameter: (name, value) => void allure.parameter(name, value),
       skip: (reason) => {
@@ -68,6 +74,8 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
       await body(env);
     } catch (err) {
       failure = err;
+      // Read while the pods still exist: cleanup removes their namespaces.
+      if (!(err instanceof SkipTest)) evidence.push(...(await podsAndEvents(ctx.kube, namespaces)));
     } finally {
       const leftovers = await cleanup.run();
       if (leftovers.length) evidence.push(['cleanup problems', leftovers.join('\n')]);
@@ -85,7 +93,10 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
     for (const [name, text] of evidence) await allure.attachment(name, text, 'text/plain');
 
     const known = knownFailureFor(fullTitle, ctx.known);
-    const test = this.test as { skipReason?: string; knownFailure?: string; knownNowPasses?: string };
+    // Read by the console reporter and by the run record (run.json).
+    const test = this.test as SctpTestMeta;
+    test.evidence = evidence;
+    if (failure && !(failure instanceof SkipTest)) test.failure = errorText(failure);
     if (known && failure && !(failure instanceof SkipTest)) {
       // Expected here: reported as known, with the failure kept as evidence.
       test.knownFailure = `${describeKnown(known)}; failed with: ${errorText(failure).split('\n')[0]}`;
@@ -112,7 +123,11 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
       const message = errorText(failure) + (shown.length ? `\n${shown.join('\n')}` : '');
       const err = new Error(message);
       err.stack = message; // the stack of a verdict is noise
+      // Keeps AssertionError: allure tells a failed check from an error by the name.
+      if (failure instanceof Error) err.name = failure.name;
       throw err;
     }
   });
+  // Known at declaration, so a listing (and the coverage matrix) has it without running the test.
+  declared.story = story;
 }

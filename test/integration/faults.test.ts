@@ -9,7 +9,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { ROOT } from '../../helpers/runner.ts';
-import { clusterUp, inNode, sctpE2e, STATE_DIR, type CliRun } from './local-cluster.ts';
+import { clusterUp, inNode, sctpE2e, STATE_DIR, stopComponent, type CliRun } from './local-cluster.ts';
 
 interface Fault {
   name: string;
@@ -28,20 +28,6 @@ interface Fault {
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Runs exactly the tests a row names. */
 const focusOf = (f: Fault) => [...f.mustFail.map((m) => m.title), ...f.mustPass].map(escape).join('|');
-
-async function stopComponent(name: string): Promise<void> {
-  const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${name}.pid`), 'utf8'));
-  process.kill(pid, 'SIGKILL');
-  // Wait until it is gone, so nothing it would still do blurs the row.
-  for (let i = 0; i < 50; i++) {
-    try {
-      process.kill(pid, 0);
-      await new Promise((r) => setTimeout(r, 100));
-    } catch {
-      return;
-    }
-  }
-}
 
 const CNI_CONF = join(STATE_DIR, 'cni', 'net.d', '10-sctp-e2e.conflist');
 
@@ -106,9 +92,13 @@ const FAULTS: Fault[] = [
     // mangle FORWARD comes before the filter table, where the cluster's own
     // chains (kube-proxy's KUBE-FORWARD, kube-router's) accept replies first.
     apply: () =>
-      inNode('iptables -t mangle -I FORWARD -p sctp -m sctp --chunk-types any INIT_ACK -j DROP').then(() => undefined),
+      inNode('iptables -t mangle -I FORWARD -p sctp -m sctp --chunk-types any INIT_ACK -j DROP').then(
+        () => undefined,
+      ),
     undo: () =>
-      inNode('iptables -t mangle -D FORWARD -p sctp -m sctp --chunk-types any INIT_ACK -j DROP').then(() => undefined),
+      inNode('iptables -t mangle -D FORWARD -p sctp -m sctp --chunk-types any INIT_ACK -j DROP').then(
+        () => undefined,
+      ),
     connectivity: true,
     mustFail: [
       { title: 'pod to pod over SCTP by pod IP on the same node', message: /no SCTP round trip/ },
@@ -233,7 +223,10 @@ describe('fault harness', function () {
         problems,
         `${problems.join('\n')}\n--- run under the fault:\n${broken.stdout.slice(-4000)}`,
       ).to.deep.equal([]);
-      expect(broken.code, `exit code under the fault\n${broken.stdout.slice(-2000)}${broken.stderr}`).to.equal(1);
+      expect(
+        broken.code,
+        `exit code under the fault\n${broken.stdout.slice(-2000)}${broken.stderr}`,
+      ).to.equal(1);
       expect(
         repaired.code,
         `exit code once repaired\n${repaired.stdout.slice(-3000)}${repaired.stderr}`,

@@ -54,6 +54,24 @@ export function clusterEnv(): Record<string, string> {
   return out;
 }
 
+/** The PID a component's pid file names, and whether that process is alive. */
+export function componentPid(name: string): { pid: number; alive: boolean } {
+  const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${name}.pid`), 'utf8'));
+  try {
+    process.kill(pid, 0);
+    return { pid, alive: true };
+  } catch {
+    return { pid, alive: false };
+  }
+}
+
+/** SIGKILLs a component (by its pid file) and waits until it is gone. */
+export async function stopComponent(name: string): Promise<void> {
+  const { pid, alive } = componentPid(name);
+  if (alive) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && componentPid(name).alive; i++) await new Promise((r) => setTimeout(r, 100));
+}
+
 export function clusterIsUp(): boolean {
   return existsSync(join(STATE_DIR, 'env'));
 }

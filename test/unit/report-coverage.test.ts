@@ -1,0 +1,157 @@
+/**
+ * The KEP-614 coverage matrix: every story our suites use is an item of the
+ * table (so no test is missing from the matrix), and an item's verdict is the
+ * worst of its tests' with the reasons a reader needs.
+ */
+import { expect } from 'chai';
+import { coverage, KEP614, STORY } from '../../helpers/report/kep614.ts';
+import {
+  countVerdicts,
+  type RunRecord,
+  type TestRecord,
+  type UnselectedTest,
+} from '../../helpers/report/run-record.ts';
+import { loadSuites } from '../../helpers/runner.ts';
+
+function run(
+  tests: Array<Partial<TestRecord> & Pick<TestRecord, 'story' | 'verdict'>>,
+  unselected: UnselectedTest[] = [],
+): RunRecord {
+  const records = tests.map((t, i): TestRecord => ({
+    fullTitle: `[sig-network] SCTP [Feature:SCTP] test ${i}`,
+    title: `test ${i}`,
+    tier: '[Feature:SCTP]',
+    durationMs: 1,
+    evidence: [],
+    ...t,
+  }));
+  return {
+    runId: 'r',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    finishedAt: '2026-01-01T00:00:01.000Z',
+    exitCode: 0,
+    selection: { disruptive: false },
+    counts: countVerdicts(records),
+    tests: records,
+    unselected,
+  };
+}
+
+const rowOf = (r: RunRecord, item: string) => coverage(r).find((row) => row.item.item === item)!;
+
+describe('KEP-614 coverage matrix', () => {
+  it('has an item for every story the suites declare their tests with', async () => {
+    // The only in-process load of suites/ in the unit tests (see loadSuites).
+    const { mocha } = await loadSuites({ disruptive: true });
+    const stories = new Set<string>();
+    const walk = (s: typeof mocha.suite) => {
+      for (const t of s.tests)
+        stories.add((t as typeof t & { story?: string }).story ?? `(no story) ${t.fullTitle()}`);
+      s.suites.forEach(walk);
+    };
+    walk(mocha.suite);
+    expect(stories.size).to.be.greaterThan(10);
+    const mapped = new Set(KEP614.flatMap((i) => i.stories ?? []));
+    expect(
+      [...stories].filter((s) => !mapped.has(s)),
+      'stories no KEP-614 item names',
+    ).to.deep.equal([]);
+    expect(
+      Object.values(STORY).filter((s) => !stories.has(s)),
+      'stories of the table no test uses',
+    ).to.deep.equal([]);
+  });
+
+  it('fails an item when one of its tests fails, naming it', () => {
+    const r = run([
+      { story: STORY.declare, verdict: 'passed' },
+      { story: STORY.declare, verdict: 'failed', title: 'NetworkPolicies can declare SCTP ports' },
+      { story: STORY.declare, verdict: 'known' },
+    ]);
+    const row = rowOf(r, STORY.declare);
+    expect(row.status).to.equal('failed');
+    expect(row.detail).to.equal(
+      'failed: NetworkPolicies can declare SCTP ports; known failure: test 2; 1 of 3 tests passed',
+    );
+  });
+
+  it('says skipped, with each distinct reason, only when every test of the item skipped', () => {
+    const r = run([
+      { story: STORY.loadBalancer, verdict: 'skipped', reason: 'no LoadBalancer provider' },
+      { story: STORY.loadBalancer, verdict: 'skipped', reason: 'no LoadBalancer provider' },
+    ]);
+    expect(rowOf(r, STORY.loadBalancer)).to.include({
+      status: 'skipped',
+      detail: '0 of 2 tests passed; skipped: no LoadBalancer provider',
+    });
+    const mixed = run([
+      { story: STORY.podPodService, verdict: 'passed' },
+      { story: STORY.podPodService, verdict: 'skipped', reason: 'one schedulable node' },
+    ]);
+    expect(rowOf(mixed, STORY.podPodService)).to.include({
+      status: 'passed',
+      detail: '1 of 2 tests passed; skipped: one schedulable node',
+    });
+  });
+
+  it('tells a known failure from a pass and a failure', () => {
+    const r = run([{ story: STORY.staleConntrack, verdict: 'known', title: 'stale' }]);
+    expect(rowOf(r, STORY.staleConntrack)).to.include({
+      status: 'known',
+      detail: 'known failure: stale; 0 of 1 test passed',
+    });
+  });
+
+  it('says "not selected" when the suite has tests for an item the run left out, "not covered" when it has none', () => {
+    const r = run(
+      [{ story: STORY.declare, verdict: 'passed' }],
+      [
+        { fullTitle: 'x', tier: '[Feature:SCTP]', story: STORY.noSelector },
+        { fullTitle: 'y', tier: '[Feature:SCTP]', story: STORY.declare },
+      ],
+    );
+    expect(rowOf(r, 'Service without selector')).to.include({
+      status: 'not selected',
+      detail: '1 test not selected',
+    });
+    expect(rowOf(r, STORY.declare)).to.include({
+      status: 'passed',
+      detail: '1 of 1 test passed; 1 test not selected',
+    });
+    expect(rowOf(r, 'two out-of-tree network plugins pass [Feature:SCTPConnectivity]').status).to.equal(
+      'not covered',
+    );
+  });
+
+  it('judges the module guard on the guard alone, and only with node access', () => {
+    const tests = [
+      { story: STORY.declare, verdict: 'failed' as const, message: 'the Service has no SCTP port' },
+      {
+        story: STORY.hostPortRule,
+        verdict: 'failed' as const,
+        message: 'sctp.ko was loaded during this test on node1',
+      },
+    ];
+    const item = 'sctp.ko is not loaded by a test that found it unloaded';
+    const withAccess = run(tests);
+    withAccess.cluster = {
+      server: 's',
+      serverVersion: 'v',
+      nodeAccess: 'ssh',
+      agent: { kind: 'agnhost', image: 'i' },
+      nodes: [{ name: 'n', proxyMode: 'ipvs' }],
+      openshift: '',
+    };
+    expect(rowOf(withAccess, item)).to.include({
+      status: 'failed',
+      detail: 'failed: test 1; 1 of 2 tests passed',
+    });
+    expect(rowOf(withAccess, 'the ipvs proxier works').status).to.equal('not covered'); // no proxier test ran
+    expect(rowOf(withAccess, 'the iptables proxier works').detail).to.equal(
+      'needs a cluster whose kube-proxy runs in iptables mode (this one: ipvs)',
+    );
+    const noAccess = run(tests);
+    noAccess.cluster = { ...withAccess.cluster, nodeAccess: 'none' };
+    expect(rowOf(noAccess, item).status).to.equal('not covered');
+  });
+});

@@ -1,0 +1,137 @@
+/**
+ * summary.md from a run record (constructed) and from allure results alone
+ * (captured from local-cluster runs: test/fixtures/report/allure-results).
+ */
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { htmlAnchors, recordFromAllure } from '../../helpers/report/allure-results.ts';
+import { renderSummary } from '../../helpers/report/summary.ts';
+import { ROOT } from '../../helpers/runner.ts';
+import { fixtureRun, POLICY_FAILURE } from './report-fixture.ts';
+
+const ALLURE_FIXTURE = join(ROOT, 'test', 'fixtures', 'report', 'allure-results');
+
+/** The lines of one `## heading` section. */
+function section(md: string, heading: string): string {
+  const start = md.indexOf(`\n## ${heading}\n`);
+  expect(start, `section "${heading}" in:\n${md}`).to.be.greaterThan(-1);
+  const end = md.indexOf('\n## ', start + 4);
+  return md.slice(start, end === -1 ? undefined : end);
+}
+
+describe('summary.md', () => {
+  const md = renderSummary(fixtureRun());
+
+  it('opens with the exit code, what it means and the counts, known failures apart', () => {
+    expect(md).to.match(/^# sctp-e2e run 2611221200-abcd\n/);
+    expect(md).to.include(
+      '**Exit 1: a test failed: the cluster does not do what KEP-614 asks.** 2 passed, 2 failed, 2 skipped (1 known failure, counted as skipped; 1 listed as known but now passing).',
+    );
+    expect(md).to.include('- **selection**: focus `SCTP`, skip (none), [Disruptive] included');
+    expect(md).to.include('- **known-failures profile**: fixtures/known/local-cluster.yaml');
+  });
+
+  it('maps every KEP-614 item to passed, failed, skipped with the reason, known, not selected or not covered', () => {
+    const matrix = section(md, 'KEP-614 coverage');
+    const row = (item: string) =>
+      matrix.split('\n').find((l) => l.includes(`| ${item}`)) ?? `(no row for ${item})`;
+    expect(row('Pods, Services, and NetworkPolicies can declare SCTP ports')).to.include(
+      '| passed | 1 of 1 test passed',
+    );
+    expect(row('A NetworkPolicy matching an SCTP port')).to.include('| **FAILED** | failed: A NetworkPolicy');
+    expect(row('pod→LoadBalancer')).to.include(
+      '| skipped | 0 of 1 test passed; skipped: the cluster has no LoadBalancer provider',
+    );
+    expect(row('Stale SCTP conntrack')).to.include('| known failure | known failure:');
+    expect(row('Service without selector')).to.include('| not selected | 1 test not selected');
+    expect(row('DNS SRV records')).to.include('| not covered | no test covers it');
+    expect(row('the iptables proxier works')).to.include('| not covered |');
+    expect(row('the ipvs proxier works')).to.include(
+      'needs a cluster whose kube-proxy runs in ipvs mode (this one: iptables)',
+    );
+    expect(row('userspace SCTP stacks')).to.include('| **FAILED** |'); // usrsctp agent: the connectivity tests count
+    // The guard held in every basic test, the one that failed for another reason too.
+    expect(row('sctp.ko is not loaded')).to.include('| passed | 3 of 3 tests passed');
+  });
+
+  it('shows the cluster facts of the preflight', () => {
+    const facts = section(md, 'Cluster (preflight)');
+    expect(facts).to.include('- **API server**: https://198.18.0.2:6443 (v1.34.4)');
+    expect(facts).to.include(
+      '| sctp-e2e-node1 | 6.18.44 | unavailable | no | no | iptables | bridge host-local portmap |',
+    );
+  });
+
+  it('shows each failure with its message and every piece of evidence', () => {
+    const failures = section(md, 'Failures');
+    expect(failures).to.include(
+      '### FAILED: [sig-network] SCTP [Feature:SCTP] NetworkPolicy A NetworkPolicy matching an SCTP port does not allow TCP or UDP traffic',
+    );
+    expect(failures).to.include(`\`\`\`text\n${POLICY_FAILURE}\n\`\`\``);
+    expect(failures).to.include(
+      '#### after the policy\n\n```text\nTCP 198.19.0.44:80 → connected\nUDP 198.19.0.44:80 → connected\n```',
+    );
+    expect(failures).to.include('#### events in sctp-e2e-x-policy');
+    // A fence inside the evidence cannot end the block early.
+    expect(failures).to.include('````text\na line with ``` inside\n````');
+  });
+
+  it('lists known failures, known failures now passing and skips with their reasons', () => {
+    expect(section(md, 'Known failures')).to.include(
+      'Known: kube-proxy clears stale conntrack entries only for UDP Services (kubernetes/kubernetes#115299)\n',
+    );
+    expect(section(md, 'Known failures now passing')).to.include(
+      '- [sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths pod to pod over SCTP by pod IP on the same node — listed as: flaky on kind (example#1)',
+    );
+    expect(section(md, 'Skipped')).to.include('| the cluster has no LoadBalancer provider |');
+  });
+
+  it('puts expected and observed truth tables side by side and marks the differing cells', () => {
+    const tables = section(md, 'NetworkPolicy truth tables');
+    expect(tables).to.include('### **FAILED**: should allow ingress to x/b only on SCTP port 80');
+    expect(tables).to.match(/Expected \(rows: from, columns: to\) +Observed \(rows: from, columns: to\)/);
+    expect(tables).to.match(/x\/a +\. +X +\. .* +x\/a +\. +\. +\./); // port 81 row: expected X, observed .
+    expect(tables).to.include('x/a → x/b :81 expected blocked, observed connected');
+    expect(tables).to.match(/x\/a +\. +! +\./);
+  });
+
+  it('ends with every test and its verdict', () => {
+    const all = section(md, 'All tests');
+    const rows = all.split('\n').filter((l) => l.startsWith('| ') && !/^\| (verdict|---) /.test(l));
+    expect(rows).to.have.length(6);
+    expect(all).to.include('| passed (listed as known) |');
+  });
+});
+
+describe('summary.md from allure results alone (no run.json)', () => {
+  const record = recordFromAllure(ALLURE_FIXTURE);
+
+  it('reads verdicts, stories, skip reasons and evidence back from the results', () => {
+    const byTitle = new Map(record.tests.map((t) => [t.title, t]));
+    const stale = [...byTitle.values()].find((t) => t.title.includes('reusing its source port'))!;
+    expect(stale.verdict).to.equal('failed');
+    expect(stale.story).to.equal('Stale SCTP conntrack after an endpoint goes away (kubernetes#115299)');
+    expect(stale.fullTitle).to.match(
+      /^\[sig-network\] SCTP \[Feature:SCTPConnectivity\] \[Disruptive\] paths a Service/,
+    );
+    expect(stale.reason).to.match(/^the first association from the reused source port did not complete/);
+    expect(stale.message).to.not.include('\n--- '); // the evidence is kept apart
+    expect(stale.evidence.map((e) => e.name)).to.include('client (source port 40123 again) → Service');
+    const skipped = byTitle.get('outside the cluster to an externalIP over SCTP')!;
+    expect(skipped.verdict).to.equal('skipped');
+    expect(skipped.reason).to.match(/^no routed range for externalIPs/);
+    const policy = [...byTitle.values()].find((t) => t.story === 'NetworkPolicy allow/deny for SCTP ports')!;
+    expect(policy.verdict).to.equal('passed');
+    expect(policy.evidence.map((e) => e.name)).to.deep.equal(['expected', 'observed', 'comparison']);
+    expect(record.counts).to.deep.equal({ passed: 2, failed: 1, skipped: 1, known: 0, knownNowPassing: 0 });
+  });
+
+  it('renders the same sections, says the cluster facts were not recorded, and links tests into the HTML report', () => {
+    const anchors = htmlAnchors(ALLURE_FIXTURE);
+    const md = renderSummary(record, undefined, anchors);
+    expect(section(md, 'Cluster (preflight)')).to.include('Not recorded:');
+    expect(section(md, 'Failures')).to.match(/· \[in the HTML report\]\(report\.html#\/[0-9a-f]{32}\)/);
+    expect(section(md, 'NetworkPolicy truth tables')).to.include('all 162 cells as expected');
+    expect(section(md, 'KEP-614 coverage')).to.match(/\| Stale SCTP conntrack .* \| \*\*FAILED\*\* \|/);
+  });
+});
