@@ -13,6 +13,7 @@ import { readModuleStates, moduleGuardVerdict } from './module-guard.ts';
 import { createRunNamespace } from './namespaces.ts';
 import { podsAndEvents } from './pod-evidence.ts';
 import type { SctpTestMeta } from './report/run-record.ts';
+import { sctpRemedies } from './openshift.ts';
 import { run, type RunContext } from './run-context.ts';
 
 export const TIER_BASIC = '[Feature:SCTP]';
@@ -34,6 +35,15 @@ export interface TestEnv {
 }
 
 export class SkipTest extends Error {}
+
+const remediesByRun = new WeakMap<RunContext, Promise<Map<string, string>>>();
+
+/** Per node, what enables kernel SCTP on OpenShift (empty elsewhere); read once per run. */
+function openShiftRemedies(ctx: RunContext): Promise<Map<string, string>> {
+  let remedies = remediesByRun.get(ctx);
+  if (!remedies) remediesByRun.set(ctx, (remedies = sctpRemedies(ctx)));
+  return remedies;
+}
 
 export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promise<void>): void {
   const declared: Test & SctpTestMeta = it(title, async function (this: Context) {
@@ -63,6 +73,19 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
         throw new SkipTest(reason);
       },
     };
+
+    // On OpenShift, kernel SCTP is blacklisted until a MachineConfig enables
+    // it: with the kernel-SCTP agent, a connectivity test on such a cluster
+    // cannot be judged, and says how to fix it instead of failing obscurely.
+    if (tier === 'SCTPConnectivity' && ctx.agent.kind === 'agnhost') {
+      const remedies = await openShiftRemedies(ctx);
+      if (remedies.size) {
+        const [node, remedy] = [...remedies][0];
+        (this.test as SctpTestMeta).skipReason =
+          `SCTP is not enabled on ${remedies.size} node(s), e.g. ${node}: ${remedy}`;
+        this.skip();
+      }
+    }
 
     // The guard holds for the basic tier always, and for any test run with
     // the userspace agent: userspace SCTP works only while sctp.ko is out.
