@@ -6,8 +6,9 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { expect } from 'chai';
+import { poll } from '../../helpers/poll.ts';
 import { ROOT } from '../../helpers/runner.ts';
 import { clusterEnv, clusterUp, kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
 
@@ -31,8 +32,18 @@ function expectGreen(run: CliRun): void {
   }
 }
 
+/**
+ * The run's namespaces once deleted: the run asks for their deletion and does
+ * not wait for it, so they may still be Terminating for a while. Returns what
+ * is left after the deadline ('' when all are gone).
+ */
 async function leftoverNamespaces(): Promise<string> {
-  return kubectl('get', 'namespaces', '-l', 'sctp-e2e.io/run', '-o', 'name');
+  const left = () => kubectl('get', 'namespaces', '-l', 'sctp-e2e.io/run', '-o', 'name');
+  return poll('the run namespaces to be gone', { timeoutMs: 120_000, intervalMs: 1000 }, async () => {
+    const names = await left();
+    if (names === '') return names;
+    throw new Error(names);
+  }).catch(() => left());
 }
 
 function expectOneLineError(run: CliRun, pattern: RegExp): void {
@@ -156,6 +167,59 @@ describe('sctp-e2e run against the local cluster', function () {
       /no kubeconfig found/,
     );
     expectOneLineError(await sctpE2e(['run', '--node-access', 'telnet']), /invalid flag nodeAccess/);
+    // A user the cluster knows but grants nothing: a client certificate
+    // signed by the cluster's CA, with no RBAC binding.
+    const pki = join(dirname(clusterEnv().SCTP_E2E_KUBECONFIG), 'pki');
+    const key = join(tmp, 'nobody.key');
+    const crt = join(tmp, 'nobody.crt');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-subj',
+        '/CN=sctp-e2e-nobody',
+        '-out',
+        `${crt}.csr`,
+      ],
+      { stdio: 'ignore' },
+    );
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${crt}.csr`,
+        '-CA',
+        join(pki, 'ca.crt'),
+        '-CAkey',
+        join(pki, 'ca.key'),
+        '-CAcreateserial',
+        '-days',
+        '1',
+        '-out',
+        crt,
+      ],
+      { stdio: 'ignore' },
+    );
+    const nobody = join(tmp, 'nobody-kubeconfig');
+    writeFileSync(
+      nobody,
+      readFileSync(clusterEnv().SCTP_E2E_KUBECONFIG, 'utf8')
+        .replace(/client-certificate: .*/, `client-certificate: ${crt}`)
+        .replace(/client-key: .*/, `client-key: ${key}`),
+    );
+    expectOneLineError(
+      await sctpE2e(['run', '--kubeconfig', nobody]),
+      /the kubeconfig user lacks RBAC for: .*create namespaces/,
+    );
     const otherKey = await import('node:child_process').then((cp) => {
       const path = join(tmp, 'other-key');
       if (!existsSync(path)) cp.execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path]);
