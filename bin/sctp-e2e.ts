@@ -182,6 +182,8 @@ async function runCommand(config: Config): Promise<number> {
   const summary = writeSummary(config.reportDir, record);
   if (!config.quiet)
     process.stdout.write(`summary: ${summary}  (HTML: sctp-e2e report --from ${config.reportDir})\n`);
+  // The last line, for people and CI parsers alike.
+  process.stdout.write(`\n${stats.passes} passed, ${stats.failures} failed, ${stats.pending} skipped\n`);
   return exitCode;
 }
 

@@ -59,7 +59,10 @@ class ProgressReporter extends Mocha.reporters.Base {
           `\nknown failures: ${known.failing} (counted as skipped below); listed but now passing: ${known.nowPassing.length}\n`,
         );
       }
-      process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
+      // `sctp-e2e run` prints this line itself, last, after its own output.
+      if (!(options && options.reporterOptions && options.reporterOptions.summaryLine === false)) {
+        process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
+      }
     });
   }
 }

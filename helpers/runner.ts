@@ -103,7 +103,7 @@ export async function runSuites(
     reporterOptions: {
       resultsDir,
       extraReporters: [
-        [join(ROOT, 'helpers', 'progress-reporter.cjs'), { quiet: Boolean(options.quiet) }],
+        [join(ROOT, 'helpers', 'progress-reporter.cjs'), { quiet: Boolean(options.quiet), summaryLine: false }],
         ['xunit', { output: join(reportDir, 'junit.xml') }],
       ],
     },
