@@ -157,7 +157,10 @@ async function runCommand(config: Config): Promise<number> {
   } catch (err) {
     clusterError = errorText(err).split('\n')[0];
   }
-  const { stats, tests, unselected } = await runSuites(config, config.reportDir, { quiet: config.quiet });
+  const { stats, tests, unselected } = await runSuites(config, config.reportDir, {
+    quiet: config.quiet,
+    summaryLine: false,
+  });
   const leftovers = await closeRun();
   for (const l of leftovers) process.stderr.write(`sctp-e2e: cleanup: ${l}\n`);
   if (stats.passes + stats.failures + stats.pending === 0)

@@ -81,6 +81,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** Report every selected test as passed without running it: the tests use it to see what `run` runs. */
   dryRun?: boolean;
+  /** Whether the console reporter ends with the count line (the CLI prints it itself, last). */
+  summaryLine?: boolean;
 }
 
 export interface RunOutcome {
@@ -103,7 +105,10 @@ export async function runSuites(
     reporterOptions: {
       resultsDir,
       extraReporters: [
-        [join(ROOT, 'helpers', 'progress-reporter.cjs'), { quiet: Boolean(options.quiet), summaryLine: false }],
+        [
+          join(ROOT, 'helpers', 'progress-reporter.cjs'),
+          { quiet: Boolean(options.quiet), summaryLine: options.summaryLine ?? true },
+        ],
         ['xunit', { output: join(reportDir, 'junit.xml') }],
       ],
     },

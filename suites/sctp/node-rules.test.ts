@@ -6,10 +6,11 @@
  * Pods here declare ports but open no socket.
  */
 import { expect } from 'chai';
+import type * as k8s from '@kubernetes/client-node';
 import { nodeAddress } from '../../helpers/node-access.ts';
 import { expectNodeRule, proxyModeOf } from '../../helpers/node-rules.ts';
 import { nodeNames } from '../../helpers/run-context.ts';
-import { sctpIt } from '../../helpers/sctp-test.ts';
+import { sctpIt, type TestEnv } from '../../helpers/sctp-test.ts';
 import { createService, startPods, waitForEndpoints } from '../../helpers/workloads.ts';
 import { containerPorts, pod, service } from '../../fixtures/objects.ts';
 import type { Protocol } from '../../helpers/agent.ts';
@@ -17,15 +18,38 @@ import type { Protocol } from '../../helpers/agent.ts';
 const STORY_PROXIER = 'Services can declare SCTP ServicePorts when using the iptables proxier';
 
 /** A backend pod that declares SCTP port 8080 (and opens nothing). */
-async function backend(
-  t: Parameters<Parameters<typeof sctpIt>[2]>[0],
-  ns: string,
-  ports = [{ port: 8080, protocol: 'SCTP' as Protocol }],
-) {
+/**
+ * A backend pod declaring SCTP 8080 (it opens nothing) behind a Service
+ * `backend` on port 5060 → 8080, once the Service has its endpoint.
+ * Returns the Service and the endpoint its rules must lead to.
+ */
+async function backendService(
+  t: TestEnv,
+  purpose: string,
+  options: Parameters<typeof service>[2] = {},
+  protocols: Protocol[] = ['SCTP'],
+  port = 5060,
+): Promise<{ svc: k8s.V1Service; endpoint: string }> {
+  const ns = await t.namespace(purpose);
   const [p] = await startPods(t, ns, [
-    pod('backend', [{ ...t.ctx.agent.client('c'), ports: containerPorts(ports) }]),
+    pod('backend', [
+      {
+        ...t.ctx.agent.client('c'),
+        ports: containerPorts(protocols.map((protocol) => ({ port: 8080, protocol }))),
+      },
+    ]),
   ]);
-  return p;
+  const svc = await createService(
+    t,
+    ns,
+    service(
+      'backend',
+      protocols.map((protocol) => ({ port, targetPort: 8080, protocol })),
+      options,
+    ),
+  );
+  await waitForEndpoints(t, ns, 'backend', 1);
+  return { svc, endpoint: `${p.status!.podIP}:8080` };
 }
 
 describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
@@ -55,20 +79,13 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
     'Services can declare SCTP ServicePorts when using the kube-proxy proxier: ClusterIP rules on every node',
     STORY_PROXIER,
     async (t) => {
-      const ns = await t.namespace('rules-clusterip');
-      const p = await backend(t, ns);
-      const svc = await createService(
-        t,
-        ns,
-        service('backend', [{ port: 5060, targetPort: 8080, protocol: 'SCTP' }]),
-      );
-      await waitForEndpoints(t, ns, 'backend', 1);
+      const { svc, endpoint } = await backendService(t, 'rules-clusterip');
       for (const node of nodeNames(t.ctx)) {
         await expectNodeRule(
           t,
           node,
           { kind: 'service', address: svc.spec!.clusterIP!, port: 5060, protocol: 'SCTP' },
-          `${p.status!.podIP}:8080`,
+          endpoint,
         );
       }
     },
@@ -78,15 +95,8 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
     'Services can declare SCTP ServicePorts when using the kube-proxy proxier: NodePort rules on every node',
     STORY_PROXIER,
     async (t) => {
-      const ns = await t.namespace('rules-nodeport');
-      const p = await backend(t, ns);
-      const svc = await createService(
-        t,
-        ns,
-        service('backend', [{ port: 5060, targetPort: 8080, protocol: 'SCTP' }], { type: 'NodePort' }),
-      );
+      const { svc, endpoint } = await backendService(t, 'rules-nodeport', { type: 'NodePort' });
       const nodePort = svc.spec!.ports![0].nodePort!;
-      await waitForEndpoints(t, ns, 'backend', 1);
       for (const node of t.ctx.nodes) {
         const name = node.metadata!.name!;
         await expectNodeRule(
@@ -98,7 +108,7 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
             port: nodePort,
             protocol: 'SCTP',
           },
-          `${p.status!.podIP}:8080`,
+          endpoint,
         );
       }
     },
@@ -108,23 +118,14 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
     'Services can declare SCTP ServicePorts when using the kube-proxy proxier: externalIP rules on every node',
     STORY_PROXIER,
     async (t) => {
-      const ns = await t.namespace('rules-externalip');
-      const p = await backend(t, ns);
       const externalIP = '198.18.100.21';
-      await createService(
-        t,
-        ns,
-        service('backend', [{ port: 5060, targetPort: 8080, protocol: 'SCTP' }], {
-          externalIPs: [externalIP],
-        }),
-      );
-      await waitForEndpoints(t, ns, 'backend', 1);
+      const { endpoint } = await backendService(t, 'rules-externalip', { externalIPs: [externalIP] });
       for (const node of nodeNames(t.ctx)) {
         await expectNodeRule(
           t,
           node,
           { kind: 'service', address: externalIP, port: 5060, protocol: 'SCTP' },
-          `${p.status!.podIP}:8080`,
+          endpoint,
         );
       }
     },
@@ -134,23 +135,9 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
     'A Service with TCP, UDP and SCTP on the same port gets rules for each protocol',
     STORY_PROXIER,
     async (t) => {
-      const ns = await t.namespace('rules-sameport');
       const protocols: Protocol[] = ['TCP', 'UDP', 'SCTP'];
-      const p = await backend(
-        t,
-        ns,
-        protocols.map((protocol) => ({ port: 8080, protocol })),
-      );
-      const svc = await createService(
-        t,
-        ns,
-        service(
-          'backend',
-          protocols.map((protocol) => ({ port: 5070, targetPort: 8080, protocol })),
-        ),
-      );
+      const { svc, endpoint } = await backendService(t, 'rules-sameport', {}, protocols, 5070);
       expect(svc.spec!.ports!.map((sp) => sp.protocol)).to.deep.equal(protocols);
-      await waitForEndpoints(t, ns, 'backend', 1);
       const node = nodeNames(t.ctx)[0];
       const lines = new Map<Protocol, string[]>();
       for (const protocol of protocols) {
@@ -160,7 +147,7 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
             t,
             node,
             { kind: 'service', address: svc.spec!.clusterIP!, port: 5070, protocol },
-            `${p.status!.podIP}:8080`,
+            endpoint,
           ),
         );
       }
