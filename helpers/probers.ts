@@ -7,7 +7,7 @@
  * Both are created on first use and removed with the run.
  */
 import { execa } from 'execa';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { inPod, probe, UsrsctpAgent, type ProbeResult, type ProbeTarget } from './agent.ts';
@@ -89,7 +89,18 @@ export function outsideProber(ctx: RunContext): Promise<Prober> {
     let log = '';
     daemon.stdout?.on('data', (d: Buffer) => (log += d.toString()));
     daemon.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-    ctx.cleanup.push('outside agent daemon', async () => void daemon.kill('SIGTERM'));
+    ctx.cleanup.push('outside agent daemon', async () => {
+      daemon.kill('SIGTERM');
+      // The daemon removes its socket; the directory goes once no run uses it.
+      await new Promise((resolve) =>
+        daemon.exitCode !== null ? resolve(null) : daemon.once('exit', resolve),
+      );
+      try {
+        rmdirSync(dir);
+      } catch {
+        /* another run's daemon still has its socket there */
+      }
+    });
     await poll('the outside agent daemon to be ready', { timeoutMs: 10_000, intervalMs: 100 }, async () => {
       if (daemon.exitCode !== null) throw new Error(`exited ${daemon.exitCode}: ${log.trim()}`);
       if (log.includes('ready')) return true;

@@ -143,12 +143,13 @@ async function openNodeAccess(
     );
   }
   for (const [node, r] of results) {
-    if (r.code !== 0) await cleanup.run();
-    if (r.code !== 0)
-      throw new SuiteError(
-        `node access over ${kind} to ${node} cannot run commands (exit ${r.code}: ${r.stderr.trim().split('\n')[0]})`,
-        'check the node access settings',
-      );
+    if (r.code === 0) continue;
+    await access.close();
+    await cleanup.run(); // the host-exec namespace
+    throw new SuiteError(
+      `node access over ${kind} to ${node} cannot run commands (exit ${r.code}: ${r.stderr.trim().split('\n')[0]})`,
+      'check the node access settings',
+    );
   }
   return access;
 }

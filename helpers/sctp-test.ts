@@ -107,9 +107,14 @@ export function sctpIt(title: string, story: string, body: (t: TestEnv) => Promi
       const after = await readModuleStates(ctx);
       const verdict = moduleGuardVerdict(before, after);
       evidence.push(['sctp module state per node (before → after)', verdict.table]);
-      if (verdict.loadedByTest.length && !failure) {
+      if (verdict.loadedByTest.length) {
+        // The guard's verdict comes first and is never hidden by a skip or by
+        // the test's own failure (the coverage matrix reads it by its prefix).
+        const loaded = `sctp.ko was loaded during this test on ${verdict.loadedByTest.join(', ')} (it was not loaded before)`;
         failure = new Error(
-          `sctp.ko was loaded during this test on ${verdict.loadedByTest.join(', ')} (it was not loaded before)`,
+          failure && !(failure instanceof SkipTest)
+            ? `${loaded}; the test also failed: ${errorText(failure)}`
+            : loaded,
         );
       }
     }
