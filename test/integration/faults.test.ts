@@ -9,7 +9,15 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { ROOT } from '../../helpers/runner.ts';
-import { clusterUp, inNode, sctpE2e, STATE_DIR, stopComponent, type CliRun } from './local-cluster.ts';
+import {
+  clusterUp,
+  inNode,
+  kubectl,
+  sctpE2e,
+  STATE_DIR,
+  stopComponent,
+  type CliRun,
+} from './local-cluster.ts';
 
 interface Fault {
   name: string;
@@ -44,7 +52,29 @@ async function restorePortmap(): Promise<void> {
   await new Promise((r) => setTimeout(r, 2000));
 }
 
+const REFUSE_SCTP = join(ROOT, 'test', 'fixtures', 'faults', 'refuse-sctp.yaml');
+
 const FAULTS: Fault[] = [
+  {
+    // The API refuses SCTP objects, as some providers' admission does: every
+    // declaration test must fail on it (the LoadBalancer test skips, by design).
+    name: 'an admission policy refusing protocol SCTP',
+    apply: async () => {
+      await kubectl('apply', '-f', REFUSE_SCTP);
+      await new Promise((r) => setTimeout(r, 3000)); // the policy is compiled asynchronously
+    },
+    undo: () => kubectl('delete', '-f', REFUSE_SCTP, '--wait=true').then(() => undefined),
+    mustFail: [
+      'Pods can declare SCTP containerPorts and hostPorts',
+      'SCTP ServicePorts of type ClusterIP',
+      'SCTP ServicePorts when headless',
+      'Services without selector accept a hand-made SCTP EndpointSlice',
+      'SCTP ServicePorts of type NodePort',
+      'SCTP ServicePorts with externalIPs',
+      'NetworkPolicies can declare SCTP ports for ingress and egress',
+    ].map((title) => ({ title, message: /SCTP refused by the fault harness/ })),
+    mustPass: [],
+  },
   {
     name: 'kube-proxy stopped before the Service exists',
     apply: () => stopComponent('kube-proxy'),
