@@ -24,3 +24,20 @@ export function errorText(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * Thrown by a test body when the suite could not judge the cluster on this
+ * test: the agent printed garbage, an exec was refused, no probe result was
+ * observed. The test's verdict is `error` (never `passed`, never `blocked`),
+ * with the raw output kept as evidence.
+ */
+export class TestError extends Error {
+  /** What was seen (the agent's raw output, the API's answer), kept as evidence. */
+  readonly raw?: string;
+
+  constructor(problem: string, raw?: string) {
+    super(problem);
+    this.name = 'TestError';
+    this.raw = raw;
+  }
+}
