@@ -10,6 +10,7 @@
  *   sctp-e2e cleanup    remove namespaces left by crashed runs
  *   sctp-e2e cluster    up | down | status | env — the local cluster
  *   sctp-e2e local      cluster up, then run both tiers with the local known-failures profile
+ *   sctp-e2e job        run the suite inside the cluster as a Job (helpers/job.ts); --keep leaves its objects
  *   sctp-e2e enable-sctp | disable-sctp --openshift [--pool worker]
  *                       apply / remove the documented load-sctp-module MachineConfig
  *
@@ -21,6 +22,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  attachNegativeValues,
+  ensureReportDir,
   flagName,
   loadConfig,
   LOCAL_CLUSTER_ENV,
@@ -33,25 +36,28 @@ import { SuiteError, errorText } from '../helpers/errors.ts';
 import { loadKubeConfig, makeKube, checkApi } from '../helpers/kube.ts';
 import { deleteNamespace, listRunNamespaces } from '../helpers/namespaces.ts';
 import { preflightTable, readClusterFacts, type ClusterFacts } from '../helpers/preflight.ts';
-import { allureResultFiles, htmlAnchors, recordFromAllure } from '../helpers/report/allure-results.ts';
-import { writeHtmlReport } from '../helpers/report/html.ts';
 import {
-  countVerdicts,
-  readRunRecord,
-  writeRunRecord,
-  type RunRecord,
-} from '../helpers/report/run-record.ts';
+  allureResultFiles,
+  htmlAnchors,
+  recordFromAllure,
+  renderOutcomesInAllure,
+} from '../helpers/report/allure-results.ts';
+import { writeHtmlReport } from '../helpers/report/html.ts';
+import { readRunRecord, writeRunRecord, type RunRecord } from '../helpers/report/run-record.ts';
 import { HTML_FILE, writeSummary } from '../helpers/report/summary.ts';
 import {
   disableSctpCommand,
   enableSctpCommand,
   parseSctpCommandFlags,
   type RawSctpFlags,
-} from '../helpers/openshift.ts';
-import { closeRun, openRun } from '../helpers/run-context.ts';
+} from '../helpers/openshift/commands.ts';
+import { jobCommand, stopJob } from '../helpers/job.ts';
+import { abortRun, closeRun, openRun, runAborted } from '../helpers/run-context.ts';
+import { setNotices } from '../helpers/notices.ts';
 import { listTitles, loadSuites, ROOT, runSuites } from '../helpers/runner.ts';
+import { endRunGuard, startRunGuard } from '../helpers/steps/guard.ts';
 
-const USAGE = `usage: sctp-e2e <run|report|preflight|list|cleanup|local|cluster up|down|status|env|enable-sctp|disable-sctp> [flags]
+const USAGE = `usage: sctp-e2e <run|job|report|preflight|list|cleanup|local|cluster up|down|status|env|enable-sctp|disable-sctp> [flags]
 
 flags (each also as SCTP_E2E_<NAME> and as a key of --config FILE):
   --config FILE              YAML or JSON file of settings
@@ -59,6 +65,7 @@ ${SETTINGS.map((s) => `  --${flagName(s.name)}${s.kind === 'boolean' ? '' : ' VA
   --run ID                   with cleanup: only that run's namespaces
   --list                     with run: print the tests it would run, with their tags; touch no cluster
   --from DIR                 with report: the report dir of the run (default: --report-dir)
+  --keep                     with job: leave its namespace, ClusterRole and ClusterRoleBinding (debugging)
 
 enable-sctp / disable-sctp (OpenShift, OKD: the load-sctp-module MachineConfig):
   --openshift                required: enable SCTP the OpenShift way (MachineConfig)
@@ -74,6 +81,7 @@ function parse(argv: string[]): {
   runId?: string;
   help: boolean;
   list: boolean;
+  keep: boolean;
   from?: string;
   sctp: RawSctpFlags;
 } {
@@ -82,6 +90,7 @@ function parse(argv: string[]): {
     run: { type: 'string' },
     help: { type: 'boolean' },
     list: { type: 'boolean' },
+    keep: { type: 'boolean' },
     from: { type: 'string' },
   };
   // enable-sctp / disable-sctp only; not settings, so not in SETTINGS.
@@ -94,7 +103,13 @@ function parse(argv: string[]): {
   for (const s of SETTINGS) options[flagName(s.name)] = { type: s.kind === 'boolean' ? 'boolean' : 'string' };
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const valueFlags = new Set(Object.keys(options).filter((k) => options[k].type === 'string'));
+    parsed = parseArgs({
+      args: attachNegativeValues(argv, valueFlags),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     throw new SuiteError(errorText(err).split('\n')[0], 'see `sctp-e2e --help`');
   }
@@ -116,6 +131,7 @@ function parse(argv: string[]): {
     runId: parsed.values.run as string | undefined,
     help: Boolean(parsed.values.help),
     list: Boolean(parsed.values.list),
+    keep: Boolean(parsed.values.keep),
     from: parsed.values.from as string | undefined,
     sctp,
   };
@@ -143,6 +159,9 @@ async function listCommand(config: Config): Promise<number> {
 }
 
 async function runCommand(config: Config): Promise<number> {
+  // Before any cluster contact: a run that cannot write its reports must not start.
+  ensureReportDir(config.reportDir);
+  setNotices({ quiet: config.quiet });
   const ctx = await openRun(config);
   if (!config.quiet)
     process.stdout.write(
@@ -157,36 +176,66 @@ async function runCommand(config: Config): Promise<number> {
   } catch (err) {
     clusterError = errorText(err).split('\n')[0];
   }
-  const { stats, tests, unselected } = await runSuites(config, config.reportDir, {
+  // Every node's module state before the first test: a load by anything
+  // before a test, between tests or after the last is caught and named.
+  await startRunGuard(ctx);
+  const { counts, tests, unselected, knownUnused } = await runSuites(config, config.reportDir, {
     quiet: config.quiet,
     summaryLine: false,
+    known: ctx.known,
   });
+  // A signal stopped the run: its handler removes the namespaces and exits;
+  // tests cut short are no verdict, so no run.json or summary claims one.
+  if (runAborted()) return 130;
+  const guard = await endRunGuard(ctx);
   const leftovers = await closeRun();
   for (const l of leftovers) process.stderr.write(`sctp-e2e: cleanup: ${l}\n`);
-  if (stats.passes + stats.failures + stats.pending === 0)
+  if (tests.length === 0)
     throw new SuiteError(
       'no test matched the selection',
       'check --focus/--skip (tags need escaping: "\\[Feature:SCTP\\]"; [Disruptive] tests need --disruptive)',
     );
-  const exitCode = stats.failures > 0 ? 1 : 0;
+  // --strict: release qualification accepts no skip and no known failure.
+  const strictFailures = config.strict
+    ? tests
+        .filter((t) => t.verdict === 'skipped' || t.verdict === 'known')
+        .map((t) => ({ fullTitle: t.fullTitle, verdict: t.verdict, reason: t.reason }))
+    : [];
+  const exitCode = counts.failed > 0 || guard.findings.length > 0 || strictFailures.length > 0 ? 1 : 0;
   const record: RunRecord = {
     runId: config.runId,
     startedAt,
     finishedAt: new Date().toISOString(),
     exitCode,
-    selection: { focus: config.focus, skip: config.skip, disruptive: config.disruptive, known: config.known },
+    selection: {
+      focus: config.focus,
+      skip: config.skip,
+      disruptive: config.disruptive,
+      known: config.known,
+      strict: config.strict,
+    },
     cluster,
     clusterError,
-    counts: countVerdicts(tests),
+    counts,
     tests,
     unselected,
+    guard,
+    knownUnused,
+    strictFailures: config.strict ? strictFailures : undefined,
   };
   writeRunRecord(config.reportDir, record);
   const summary = writeSummary(config.reportDir, record);
+  for (const f of guard.findings) process.stdout.write(`FAIL  module guard: ${f}\n`);
+  for (const k of knownUnused)
+    process.stdout.write(`note: known-failures entry "${k.test}" matches no selected test (unused)\n`);
+  if (strictFailures.length)
+    process.stdout.write(
+      `--strict: ${strictFailures.length} test(s) skipped or known make the run fail: ${strictFailures.map((t) => t.fullTitle).join('; ')}\n`,
+    );
   if (!config.quiet)
     process.stdout.write(`summary: ${summary}  (HTML: sctp-e2e report --from ${config.reportDir})\n`);
-  // The last line, for people and CI parsers alike.
-  process.stdout.write(`\n${stats.passes} passed, ${stats.failures} failed, ${stats.pending} skipped\n`);
+  // The last line, for people and CI parsers alike (errors count as failed, known failures as skipped).
+  process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
   return exitCode;
 }
 
@@ -198,6 +247,8 @@ async function reportCommand(dir: string): Promise<number> {
       `no allure results in ${resultsDir}`,
       'run `sctp-e2e run` first, or give the report dir of a run with --from DIR',
     );
+  // Idempotent; a run interrupted before its end has not set the status boxes yet.
+  renderOutcomesInAllure(resultsDir);
   const record = readRunRecord(dir) ?? recordFromAllure(resultsDir);
   const html = join(dir, HTML_FILE);
   const external = await writeHtmlReport(resultsDir, html, `sctp-e2e run ${record.runId}`);
@@ -209,7 +260,7 @@ async function reportCommand(dir: string): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { command, flags, configFile, runId, help, list, from, sctp } = parse(argv);
+  const { command, flags, configFile, runId, help, list, keep, from, sctp } = parse(argv);
   if (help || command.length === 0) {
     process.stdout.write(USAGE);
     return command.length === 0 && !help ? 2 : 0;
@@ -223,6 +274,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (list && verb !== 'run' && verb !== 'list')
     throw new SuiteError(`--list belongs to run, not ${verb}`, 'use `sctp-e2e run --list`');
+  if (keep && verb !== 'job')
+    throw new SuiteError(`--keep belongs to job, not ${verb}`, 'use `sctp-e2e job --keep`');
   if (from !== undefined && verb !== 'report')
     throw new SuiteError(`--from belongs to report, not ${verb}`, 'use `sctp-e2e report --from DIR`');
   switch (verb) {
@@ -253,6 +306,8 @@ async function main(argv: string[]): Promise<number> {
       await closeRun();
       return 0;
     }
+    case 'job':
+      return jobCommand(loadConfig({ flags, configFile }), { keep });
     case 'cleanup': {
       const config = loadConfig({ flags, configFile });
       const kube = makeKube(loadKubeConfig(config));
@@ -275,22 +330,43 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Ctrl-C and termination: remove what the run created, then leave.
+// Ctrl-C and termination, at any moment (node-access setup, a test, the
+// run's own cleanup): delete every namespace of the run, by its label, and
+// leave. A second signal leaves at once.
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  const code = signal === 'SIGINT' ? 130 : 143;
   process.on(signal, () => {
-    if (stopping) process.exit(130);
+    const say = (line: string) => void process.stderr.write(`sctp-e2e: ${line}\n`);
+    if (stopping) {
+      say(`second ${signal}: exiting now; \`sctp-e2e cleanup\` removes what is left`);
+      process.exit(code);
+    }
     stopping = true;
-    process.stderr.write(`\nsctp-e2e: ${signal}: removing this run's namespaces...\n`);
-    closeRun()
-      .catch(() => [])
-      .finally(() => process.exit(130));
+    say(`${signal}: stopping; removing this run's namespaces (${signal} again to exit at once)…`);
+    // From here the console is the cleanup's (on stderr): a test cut short
+    // by the signal fails for that reason alone, which is no verdict to print.
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    // `job` first (its pod, namespace and ClusterRole); then a run's own namespaces.
+    stopJob(say)
+      .then(() => abortRun(say))
+      .then(({ runId, left, failures }) => {
+        for (const f of failures) say(`cleanup: ${f}`);
+        if (left.length)
+          say(`still there: ${left.join(' ')} — remove them with \`sctp-e2e cleanup --run ${runId}\``);
+        else if (runId) say(`run ${runId}: no namespace left`);
+      })
+      .catch((err: unknown) => say(`cleanup failed: ${errorText(err).split('\n')[0]}`))
+      .finally(() => process.exit(code));
   });
 }
 
+// After a signal its handler owns the exit: whatever main still ends with
+// (an error from a request cut short) must not exit before the cleanup ends.
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => void (stopping || process.exit(code)),
   async (err: unknown) => {
+    if (stopping) return;
     await closeRun().catch(() => []);
     if (err instanceof SuiteError) process.stderr.write(`${err.oneLine()}\n`);
     else

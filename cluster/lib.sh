@@ -47,6 +47,7 @@ SSH_PORT=22
 
 PAUSE_IMAGE=localhost/sctp-e2e/pause:1.0
 AGENT_IMAGE=localhost/sctp-e2e/agent:0.1.0
+SUITE_IMAGE=localhost/sctp-e2e/suite:0.1.0 # the suite itself, for `sctp-e2e job` (images/suite)
 
 CGROUP_ROOT=/sctp-e2e
 CONTAINERD_SOCK=$STATE_DIR/containerd/containerd.sock

@@ -289,9 +289,9 @@ ctr_() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 start_node() {
   start containerd containerd --config "$STATE_DIR/containerd/config.toml"
   wait_for containerd 30 "its socket" ctr_ version
-  # Import every time: it takes a second, and a rebuilt image keeps its tag.
+  # Import every time: it takes a second; a rebuilt one keeps its tag.
   local image
-  for image in pause agent; do
+  for image in pause agent suite; do
     ctr_ images import --no-unpack "$IMAGE_DIR/$image.tar" >/dev/null
   done
 

@@ -8,7 +8,8 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { AgentKind, Config } from './config.ts';
-import type { Kube } from './kube.ts';
+import { apiMessage, apiStatus, type Kube } from './kube.ts';
+import { errorText, TestError } from './errors.ts';
 import { podExec, type ExecResult } from './node-access.ts';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
@@ -45,12 +46,55 @@ export interface ProbeResult extends ProbeTarget {
 export type Executor = (argv: string[]) => Promise<ExecResult>;
 
 export function inPod(kube: Kube, namespace: string, pod: string, container: string): Executor {
-  return (argv) => podExec(kube, namespace, pod, container, argv);
+  return async (argv) => {
+    try {
+      return await podExec(kube, namespace, pod, container, argv);
+    } catch (err) {
+      throw new Error(await execFailure(kube, namespace, pod, container, err), { cause: err });
+    }
+  };
+}
+
+/**
+ * Why an exec did not start, in words. The exec's WebSocket reports a refused
+ * upgrade only as "Unexpected server response: 422" (an ErrorEvent, not an
+ * Error; 422 is what a ValidatingAdmissionPolicy's denial gives), without the
+ * API's reason; asking the same subresource once more
+ * over plain HTTP gets the Status with it (e.g. the admission policy's
+ * message).
+ */
+async function execFailure(
+  kube: Kube,
+  namespace: string,
+  pod: string,
+  container: string,
+  err: unknown,
+): Promise<string> {
+  const e = err as { message?: unknown; error?: { message?: unknown } } | undefined;
+  const text =
+    typeof e?.message === 'string' && e.message
+      ? e.message
+      : typeof e?.error?.message === 'string'
+        ? e.error.message
+        : errorText(err);
+  if (!/Unexpected server response: 4\d\d/.test(text)) return text;
+  try {
+    await kube.core.connectPostNamespacedPodExec({ name: pod, namespace, container, command: 'true' });
+  } catch (refusal) {
+    const status = apiStatus(refusal);
+    if (status !== undefined && status >= 400 && status < 500) return `${text}: ${apiMessage(refusal)}`;
+  }
+  return text;
 }
 
 export interface Agent {
   readonly kind: AgentKind;
   readonly image: string;
+  /**
+   * After how many ms the probing SCTP stack sends a lost INIT again (its
+   * RTO.Initial): a probe timeout shorter than this never sees a retransmission.
+   */
+  readonly initRetransmitMs: number;
   /** A container that serves the given ports (and, for SCTP, can probe). */
   server(name: string, ports: ServePorts): k8s.V1Container;
   /**
@@ -69,7 +113,10 @@ export interface Agent {
 
 /**
  * Probes every target from one place with one exec (the probes run
- * concurrently there); one result per target, in order.
+ * concurrently there); one result per target, in order. An exec that cannot
+ * run at all (refused by the API, the pod gone) is a TestError: nothing was
+ * observed. Output that is not the agent's gives `error` results, never
+ * `timeout` or `refused`.
  */
 export async function probe(
   agent: Agent,
@@ -78,7 +125,14 @@ export async function probe(
   timeoutSeconds: number,
 ): Promise<ProbeResult[]> {
   if (targets.length === 0) return [];
-  const r = await exec(agent.probeCommand(targets, timeoutSeconds));
+  let r: ExecResult;
+  try {
+    r = await exec(agent.probeCommand(targets, timeoutSeconds));
+  } catch (err) {
+    const shown = targets.slice(0, 3).map((t) => `${t.protocol} ${t.host}:${t.port}`);
+    const what = `${shown.join(', ')}${targets.length > 3 ? ` and ${targets.length - 3} more` : ''}`;
+    throw new TestError(`could not run the probe of ${what}: ${errorText(err)}`, errorText(err));
+  }
   return agent.parseProbes(targets, r.stdout + (r.code !== 0 && !r.stdout ? r.stderr : ''));
 }
 
@@ -107,6 +161,8 @@ const list = (ports?: number[]) => (ports && ports.length ? ports.join(',') : un
 
 export class UsrsctpAgent implements Agent {
   readonly kind = 'usrsctp';
+  /** images/agent/agent.c sets usrsctp's RTO.Initial to 500 ms (RFC default 3 s). */
+  readonly initRetransmitMs = 500;
   constructor(readonly image: string) {}
 
   server(name: string, ports: ServePorts): k8s.V1Container {
@@ -167,24 +223,34 @@ export class UsrsctpAgent implements Agent {
     );
   }
 
+  /**
+   * A verdict needs the agent's own JSON line (protocol, target and result
+   * fields) and an exit status that agrees with it: 0 for connected, 1 for
+   * timeout or refused. Anything else (no line, garbage, a crash, a line
+   * that contradicts the exit status) is `error`.
+   */
   parseProbes(targets: ProbeTarget[], output: string): ProbeResult[] {
     return linesByIndex(output, targets.length).map((lines, i) => {
       const raw = lines.filter((l) => !l.startsWith('exit=')).join('\n');
       const exit = lines.find((l) => l.startsWith('exit='));
-      let result: ProbeResultKind = 'error';
+      let said: ProbeResultKind | undefined;
       let answeredBy: string | undefined;
       for (const line of lines) {
+        let parsed: { protocol?: unknown; target?: unknown; result?: unknown; reply?: unknown };
         try {
-          const parsed = JSON.parse(line) as { result?: string; reply?: string };
-          if (parsed.result === 'connected' || parsed.result === 'refused' || parsed.result === 'timeout')
-            result = parsed.result;
-          answeredBy = parsed.reply ? parsed.reply.split(' ')[0] : undefined;
+          parsed = JSON.parse(line);
         } catch {
-          /* not the agent's JSON line */
+          continue; /* not the agent's JSON line */
         }
+        if (typeof parsed !== 'object' || parsed === null) continue;
+        if (typeof parsed.protocol !== 'string' || typeof parsed.target !== 'string') continue;
+        if (!['connected', 'refused', 'timeout', 'error'].includes(parsed.result as string)) continue;
+        said = parsed.result as ProbeResultKind;
+        answeredBy = typeof parsed.reply === 'string' ? parsed.reply.split(' ')[0] : undefined;
       }
-      // Exit 0 is the agent's "full round trip"; anything else is not connected.
-      if (result === 'connected' && exit !== 'exit=0') result = 'error';
+      let result: ProbeResultKind = 'error';
+      if (said === 'connected' && exit === 'exit=0') result = 'connected';
+      else if ((said === 'timeout' || said === 'refused') && exit === 'exit=1') result = said;
       return {
         ...targets[i],
         result,
@@ -197,6 +263,8 @@ export class UsrsctpAgent implements Agent {
 
 export class AgnhostAgent implements Agent {
   readonly kind = 'agnhost';
+  /** Kernel SCTP: net.sctp.rto_initial, 3000 ms by default (RFC 9260). */
+  readonly initRetransmitMs = 3000;
   constructor(readonly image: string) {}
 
   server(name: string, ports: ServePorts): k8s.V1Container {

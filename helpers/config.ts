@@ -7,9 +7,10 @@
  * Every setting is declared once in SETTINGS; its flag, variable and file key
  * are derived from its name, so the three can never drift apart.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { SuiteError } from './errors.ts';
+import { SuiteError, errorText } from './errors.ts';
 
 export const LOCAL_CLUSTER_ENV = process.env.SCTP_E2E_STATE
   ? `${process.env.SCTP_E2E_STATE}/env`
@@ -35,10 +36,13 @@ export interface Config {
   agnhostImage: string;
   agentImage: string;
   hostExecImage?: string;
+  suiteImage: string;
   externalAgent?: string;
   externalIpRange?: string;
   reportDir: string;
   quiet: boolean;
+  /** Release qualification: a skip or a known failure fails the run (exit 1). */
+  strict: boolean;
   known?: string;
   podTimeout: number;
   ruleTimeout: number;
@@ -107,6 +111,12 @@ export const SETTINGS: readonly Setting[] = [
     help: 'usrsctp agent image (push images/agent to your registry and name it here)',
   },
   {
+    name: 'suiteImage',
+    kind: 'string',
+    default: 'localhost/sctp-e2e/suite:0.1.0',
+    help: 'image of the suite itself, run by `sctp-e2e job` (build images/suite/Dockerfile and push it)',
+  },
+  {
     name: 'hostExecImage',
     kind: 'string',
     help: 'image of the privileged host-exec pod (needs nsenter; default: the agent image)',
@@ -131,6 +141,12 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'string',
     default: 'reports',
     help: 'where allure-results/, junit.xml and the summary go',
+  },
+  {
+    name: 'strict',
+    kind: 'boolean',
+    default: false,
+    help: 'release qualification: any skipped test or known failure makes the exit code 1',
   },
   {
     name: 'quiet',
@@ -289,12 +305,73 @@ export function loadConfig(input: LoadInput): Config {
     );
   }
   config.localCluster = localCluster;
-  config.runId = input.runId ?? newRunId();
+  // `sctp-e2e job` names the run inside its pod, so that it can remove that
+  // run's namespaces too if the pod dies before it cleans up.
+  config.runId = input.runId ?? runIdFromEnv(env) ?? newRunId();
   return config as unknown as Config;
+}
+
+function runIdFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const id = env.SCTP_E2E_RUN_ID;
+  if (!id) return undefined;
+  if (!/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/.test(id))
+    throw new SuiteError(
+      `invalid SCTP_E2E_RUN_ID "${id}"`,
+      'use lower-case letters, digits and dashes (at most 32)',
+    );
+  return id;
 }
 
 /** Short, sortable, DNS-label-safe: it ends up in namespace names and labels. */
 export function newRunId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:T]/g, '').slice(2, 12);
   return `${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/**
+ * node's parseArgs reads `--probe-timeout -5` as a flag without its value
+ * followed by an unknown flag `-5` ("argument is ambiguous"). A value-taking
+ * flag followed by something shaped like a negative number takes it as its
+ * value (`--probe-timeout=-5`), so the setting's own check answers, with the
+ * same message as for any other bad number.
+ */
+export function attachNegativeValues(argv: string[], valueFlags: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const next = argv[i + 1];
+    if (arg.startsWith('--') && valueFlags.has(arg.slice(2)) && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/**
+ * Makes sure the run can write its reports into `dir` (creating it and its
+ * missing parents), or stops the run before it touches the cluster.
+ *
+ * Not mkdirSync(..., { recursive: true }): on Node 20 that spins forever on a
+ * path under /proc (one CPU busy, and signals are never handled because the
+ * event loop never turns) — how `--report-dir /proc/forbidden` used to hang.
+ * One plain mkdir per missing level fails at once instead.
+ */
+export function ensureReportDir(dir: string): void {
+  const missing: string[] = [];
+  for (let p = resolve(dir); !existsSync(p); p = dirname(p)) {
+    missing.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  try {
+    for (const level of missing) mkdirSync(level);
+    const probe = join(dir, `.sctp-e2e-write-test-${process.pid}`);
+    writeFileSync(probe, '');
+    rmSync(probe);
+  } catch (err) {
+    throw new SuiteError(
+      `--report-dir ${dir} is not a directory this run can write (${errorText(err).split('\n')[0]})`,
+      'give a directory you can create and write, e.g. --report-dir reports (or SCTP_E2E_REPORT_DIR)',
+    );
+  }
 }

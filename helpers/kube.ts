@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import type { Config } from './config.ts';
 import { SuiteError, errorText } from './errors.ts';
-import { poll } from './poll.ts';
+import { poll, StopWaiting } from './poll.ts';
 
 export interface Kube {
   kc: k8s.KubeConfig;
@@ -129,23 +129,73 @@ export async function checkApi(kube: Kube): Promise<string> {
   }
 }
 
+/** Waiting reasons that mean the node cannot get the image: waiting longer does not help. */
+const PULL_FAILURES = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+
+/** Where a pod stands on its way to Running, read from its status alone. */
+export interface PodProgress {
+  ready: boolean;
+  /** What the pod is doing, for "waiting for …" lines: "Pending, ContainerCreating". */
+  seen: string;
+  /** A container whose image cannot be pulled, if any. */
+  pullFailure?: { container: string; image: string; reason: string; message: string };
+}
+
+export function podProgress(pod: k8s.V1Pod): PodProgress {
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  const failing = statuses.find((c) => PULL_FAILURES.has(c.state?.waiting?.reason ?? ''));
+  const reasons = statuses
+    .map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason)
+    .filter(Boolean);
+  return {
+    ready: pod.status?.phase === 'Running' && ready && Boolean(pod.status.podIP),
+    seen: [pod.status?.phase ?? 'no status yet', ...reasons].join(', '),
+    pullFailure: failing && {
+      container: failing.name,
+      image: failing.image,
+      reason: failing.state!.waiting!.reason!,
+      message: (failing.state!.waiting!.message ?? '').split('\n')[0].slice(0, 200),
+    },
+  };
+}
+
+export interface PodWait {
+  /** How the console names the pod: "host-exec pod on node1" (default: namespace/name). */
+  what?: string;
+  /** The flag that chooses this pod's image, for the fix when it cannot be pulled. */
+  imageFlag?: string;
+}
+
+/**
+ * Waits until the pod runs and is ready. Says what it waits for once the
+ * wait is long enough to notice; an image the node cannot pull ends the wait
+ * at once (a SuiteError naming the image and the flag that changes it) instead
+ * of after the whole pod timeout.
+ */
 export async function waitForPodRunning(
   kube: Kube,
   namespace: string,
   name: string,
   timeoutMs: number,
+  wait: PodWait = {},
 ): Promise<k8s.V1Pod> {
   return poll(
-    `pod ${namespace}/${name} to be Running and Ready`,
-    { timeoutMs, intervalMs: 300 },
+    `${wait.what ?? `pod ${namespace}/${name}`} to be Running and Ready`,
+    { timeoutMs, intervalMs: 300, announceAfterMs: 3000 },
     async () => {
       const pod = await kube.core.readNamespacedPod({ namespace, name });
-      const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-      if (pod.status?.phase === 'Running' && ready && pod.status.podIP) return pod;
-      const waiting = pod.status?.containerStatuses
-        ?.map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason)
-        .filter(Boolean);
-      throw new Error(`phase ${pod.status?.phase}${waiting?.length ? `, ${waiting.join(', ')}` : ''}`);
+      const progress = podProgress(pod);
+      if (progress.ready) return pod;
+      const pull = progress.pullFailure;
+      if (pull)
+        throw new StopWaiting(
+          new SuiteError(
+            `${wait.what ?? `pod ${namespace}/${name}`}: the node cannot pull image ${pull.image} (${pull.reason}${pull.message ? `: ${pull.message}` : ''})`,
+            `give an image the nodes can pull with ${wait.imageFlag ?? '--agent-image (the usrsctp agent), --agnhost-image or --host-exec-image'}`,
+          ),
+        );
+      throw new Error(`phase ${progress.seen}`);
     },
   );
 }

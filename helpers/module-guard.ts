@@ -1,44 +1,188 @@
 /**
- * The module guard (KEP-614): a test of the basic tier must not load sctp.ko.
- * It reads every node's SCTP module state at once, before and after a test;
- * only a node that went from not loaded to loaded fails the test. Nodes where
- * the module is built in or cannot exist are reported, not failed, and
- * without node access the guard says so instead of pretending.
+ * The module guard (KEP-614): a test must not load sctp.ko. It reads every
+ * node's module state at once (in parallel) at run start, before and after
+ * each guarded test, and at run end, and judges each node:
+ *
+ *   broken      the module went into `loaded` from anything but loaded/builtin
+ *   held        a loadable, unloaded module stayed unloaded: the test could have
+ *               loaded it and did not
+ *   not judged  nothing to judge (built in, already loaded, no loadable module,
+ *               blacklisted, no node access), with the reason
+ *
+ * A state that cannot be read (exec failed, non-zero exit, empty or
+ * unparseable output) is never a silent pass: the test's verdict is `error`
+ * with the node's raw output. Each test's "before" is compared with the
+ * previous reading too, so a load between tests, by the suite or anything
+ * else, is caught and named in the run's guard findings.
  */
-import { execOnNodes } from './node-access.ts';
-import {
-  MODULE_STATE_COMMAND,
-  parseModuleState,
-  wentFromNotLoadedToLoaded,
-  type ModuleState,
-} from './module-state.ts';
-import { nodeNames, type RunContext } from './run-context.ts';
+import type { ExecResult, NodeAccess } from './node-access.ts';
+import { MODULE_STATE_COMMAND, parseModuleState, type ModuleReport } from './module-state.ts';
+import type { GuardResult, NodeGuard } from './outcome.ts';
 
-export type NodeModuleStates = Map<string, ModuleState | 'unknown'>;
+/** One node's module state as read, or why it could not be read. */
+export type NodeReading =
+  | { kind: 'read'; report: ModuleReport }
+  | { kind: 'unreadable'; why: string; raw: string }
+  | { kind: 'no access'; why: string };
 
-export async function readModuleStates(ctx: RunContext): Promise<NodeModuleStates> {
-  const names = nodeNames(ctx);
-  if (ctx.access.kind === 'none') return new Map(names.map((n) => [n, 'unknown' as const]));
-  const results = await execOnNodes(ctx.access, names, MODULE_STATE_COMMAND);
-  return new Map(
-    [...results].map(([node, r]) => [
-      node,
-      r.code === 0 ? parseModuleState(r.stdout).state : ('unknown' as const),
-    ]),
-  );
+export type Readings = Map<string, NodeReading>;
+
+/** Reads the output of MODULE_STATE_COMMAND; unreadable when the command did not do its job. */
+export function readingOf(result: ExecResult): NodeReading {
+  const raw = [result.stdout, result.stderr].filter((s) => s.trim()).join('\n--- stderr\n') || '(no output)';
+  if (result.code !== 0) return { kind: 'unreadable', why: `the state command exited ${result.code}`, raw };
+  if (!result.stdout.trim()) return { kind: 'unreadable', why: 'the state command printed nothing', raw };
+  // The command always prints these two; without them the output is not ours.
+  if (!/^kernel=/m.test(result.stdout) || !/^proc_modules=(yes|no)$/m.test(result.stdout))
+    return {
+      kind: 'unreadable',
+      why: 'the output is not the state command’s (no kernel= / proc_modules= line)',
+      raw,
+    };
+  return { kind: 'read', report: parseModuleState(result.stdout) };
 }
 
-export function moduleGuardVerdict(
-  before: NodeModuleStates,
-  after: NodeModuleStates,
-): { loadedByTest: string[]; table: string } {
-  const loadedByTest: string[] = [];
-  const rows: string[] = [];
-  for (const [node, was] of before) {
-    const now = after.get(node) ?? 'unknown';
-    if (was !== 'unknown' && now !== 'unknown' && wentFromNotLoadedToLoaded(was, now))
-      loadedByTest.push(node);
-    rows.push(`${node}: ${was} → ${now}`);
+/** Every node at once. */
+export async function readNodes(access: NodeAccess, nodes: readonly string[]): Promise<Readings> {
+  if (access.kind === 'none') {
+    const why = `no node access${access.unavailableReason ? `: ${access.unavailableReason}` : ''}`;
+    return new Map(nodes.map((n) => [n, { kind: 'no access', why }]));
   }
-  return { loadedByTest, table: rows.join('\n') };
+  const read = async (node: string): Promise<[string, NodeReading]> => {
+    try {
+      return [node, readingOf(await access.exec(node, MODULE_STATE_COMMAND))];
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      return [node, { kind: 'unreadable', why: 'the node could not be reached', raw: text }];
+    }
+  };
+  return new Map(await Promise.all(nodes.map(read)));
+}
+
+export function stateName(r: NodeReading | undefined): string {
+  if (!r) return 'not read';
+  if (r.kind === 'read') return r.report.state + (r.report.blacklisted ? ' (blacklisted)' : '');
+  return r.kind === 'unreadable' ? 'unreadable' : 'not read';
+}
+
+/** Why a node that did not change cannot say anything about a test. */
+function notJudgedWhy(r: ModuleReport): string | undefined {
+  switch (r.state) {
+    case 'builtin':
+      return 'sctp is built into the kernel: there is nothing to load';
+    case 'loaded':
+      return 'sctp.ko was already loaded before';
+    case 'unavailable':
+      return r.evidence.some((e) => e.startsWith('/proc/modules: absent'))
+        ? 'no loadable sctp module: kernel without module support'
+        : `no loadable sctp module: no sctp.ko for kernel ${r.kernel || '?'}`;
+    case 'not-loaded':
+      return r.blacklisted
+        ? 'sctp is blacklisted in the modprobe configuration: a socket could not load it'
+        : undefined;
+  }
+}
+
+/** One node's judgement from its readings before and after. */
+export function judgeNode(
+  node: string,
+  before: NodeReading | undefined,
+  after: NodeReading | undefined,
+): NodeGuard {
+  const base = { node, before: stateName(before), after: stateName(after) };
+  for (const [when, r] of [
+    ['before', before],
+    ['after', after],
+  ] as const) {
+    if (!r) return { ...base, judgement: 'not judged', why: `not read ${when} the test` };
+    if (r.kind === 'no access') return { ...base, judgement: 'not judged', why: r.why };
+    if (r.kind === 'unreadable')
+      return { ...base, judgement: 'not judged', why: `unreadable ${when} the test: ${r.why}`, raw: r.raw };
+  }
+  const b = (before as { report: ModuleReport }).report;
+  const a = (after as { report: ModuleReport }).report;
+  if (a.state === 'loaded' && b.state !== 'loaded' && b.state !== 'builtin')
+    return { ...base, judgement: 'broken', why: `sctp.ko went from ${b.state} to loaded` };
+  if (a.state !== b.state)
+    return { ...base, judgement: 'not judged', why: `the state changed from ${b.state} to ${a.state}` };
+  const why = notJudgedWhy(b);
+  if (why) return { ...base, judgement: 'not judged', why };
+  return { ...base, judgement: 'held', why: 'a loadable sctp.ko stayed unloaded' };
+}
+
+export function judgeGuard(before: Readings, after: Readings): GuardResult {
+  const nodes = [...new Set([...before.keys(), ...after.keys()])].sort();
+  return { nodes: nodes.map((n) => judgeNode(n, before.get(n), after.get(n))) };
+}
+
+/** The guard breaks the test if any node broke; it cannot judge the test if a node was unreadable. */
+export function guardBroken(g: GuardResult): NodeGuard[] {
+  return g.nodes.filter((n) => n.judgement === 'broken');
+}
+export function guardUnreadable(g: GuardResult): NodeGuard[] {
+  return g.nodes.filter((n) => n.raw !== undefined);
+}
+
+/** What the guard saw outside the tests: run start, run end, and loads between tests. */
+export interface RunGuard {
+  start: Array<{ node: string; state: string }>;
+  end: Array<{ node: string; state: string }>;
+  /** Loads no test's guard saw: between two readings, with who ran in between. */
+  findings: string[];
+}
+
+const snapshot = (r: Readings) => [...r].map(([node, reading]) => ({ node, state: stateName(reading) }));
+
+/**
+ * Follows the readings through a run. Guarded tests read before and after;
+ * unguarded tests (kernel-SCTP agent) are only noted, since they may load
+ * the module by design, and a load after one of them is not a finding.
+ */
+export class GuardTracker {
+  private last?: { readings: Readings; label: string };
+  private unguardedSince: string[] = [];
+  private startReadings: Readings = new Map();
+  readonly findings: string[] = [];
+
+  /** `read` reads every node at once (readNodes with the run's access and nodes). */
+  constructor(private readonly read: () => Promise<Readings>) {}
+
+  async start(): Promise<void> {
+    this.startReadings = await this.read();
+    this.last = { readings: this.startReadings, label: 'the run start' };
+  }
+
+  /** Reads before a guarded test and checks nothing was loaded since the last reading. */
+  async before(title: string): Promise<Readings> {
+    const now = await this.read();
+    this.checkGap(now, `before "${title}"`);
+    return now;
+  }
+
+  after(title: string, readings: Readings): void {
+    this.last = { readings, label: `after "${title}"` };
+    this.unguardedSince = [];
+  }
+
+  unguarded(title: string): void {
+    this.unguardedSince.push(title);
+  }
+
+  async end(): Promise<RunGuard> {
+    const end = await this.read();
+    this.checkGap(end, 'at the run end');
+    return { start: snapshot(this.startReadings), end: snapshot(end), findings: this.findings };
+  }
+
+  private checkGap(now: Readings, label: string): void {
+    if (!this.last) return;
+    if (this.unguardedSince.length) return; // a kernel-SCTP test may load it by design
+    for (const [node, reading] of now) {
+      const j = judgeNode(node, this.last.readings.get(node), reading);
+      if (j.judgement === 'broken')
+        this.findings.push(
+          `${node}: sctp.ko went from ${j.before} to ${j.after} between ${this.last.label} and ${label}, outside any test's guard (by the suite between tests, or by something else on the node)`,
+        );
+    }
+  }
 }

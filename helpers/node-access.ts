@@ -182,6 +182,8 @@ export class PodNodeAccess implements NodeAccess {
     return startNodePod(this.kube, namespace, node, 'hostexec', container, {
       hostPID: true,
       timeoutMs: this.timeoutMs,
+      what: `host-exec pod on ${node}`,
+      imageFlag: '--host-exec-image',
     });
   }
 

@@ -3,7 +3,7 @@
  * node's network namespace (host-exec pods, node-side probe agents).
  */
 import type * as k8s from '@kubernetes/client-node';
-import { waitForPodRunning, type Kube } from './kube.ts';
+import { waitForPodRunning, type Kube, type PodWait } from './kube.ts';
 
 /** A pod name for `node` that is a valid DNS label. */
 export function nodePodName(prefix: string, node: string): string {
@@ -20,7 +20,7 @@ export async function startNodePod(
   node: string,
   prefix: string,
   container: k8s.V1Container,
-  options: { hostPID?: boolean; timeoutMs: number },
+  options: { hostPID?: boolean; timeoutMs: number } & PodWait,
 ): Promise<string> {
   const name = nodePodName(prefix, node);
   await kube.core.createNamespacedPod({
@@ -37,6 +37,9 @@ export async function startNodePod(
       },
     },
   });
-  await waitForPodRunning(kube, namespace, name, options.timeoutMs);
+  await waitForPodRunning(kube, namespace, name, options.timeoutMs, {
+    what: options.what ?? `${prefix} pod on ${node}`,
+    imageFlag: options.imageFlag,
+  });
   return name;
 }

@@ -7,7 +7,7 @@
 import { DETECT_PROXY_MODE_COMMAND, parseProxyMode, type DetectedProxyMode } from './dataplane/index.ts';
 import { MODULE_STATE_COMMAND, parseModuleState, type ModuleState } from './module-state.ts';
 import { execOnNodes } from './node-access.ts';
-import { openShiftPreflightSection } from './openshift.ts';
+import { openShiftPreflightSection } from './openshift/preflight.ts';
 import { nodeNames, type RunContext } from './run-context.ts';
 import { textTable } from './text-table.ts';
 

@@ -11,6 +11,7 @@ import { Cleanup } from './cleanup.ts';
 import type { Config } from './config.ts';
 import { SuiteError, errorText } from './errors.ts';
 import { apiMessage, checkApi, loadKubeConfig, makeKube, type Kube } from './kube.ts';
+import { missingAccess } from './rbac.ts';
 import {
   NoNodeAccess,
   PodNodeAccess,
@@ -19,7 +20,13 @@ import {
   nodeAddress,
   type NodeAccess,
 } from './node-access.ts';
-import { deleteNamespace, listRunNamespaces } from './namespaces.ts';
+import {
+  deleteNamespace,
+  listRunNamespaces,
+  stopCreatingNamespaces,
+  sweepRunNamespaces,
+} from './namespaces.ts';
+import { notice } from './notices.ts';
 
 export interface RunContext {
   config: Config;
@@ -38,7 +45,27 @@ export interface RunContext {
 // each its own copy of this module: the open run lives on globalThis so that
 // both copies see the same one.
 const RUN = Symbol.for('sctp-e2e.run');
-const holder = globalThis as { [RUN]?: RunContext };
+/**
+ * What ending the run clean needs — its id, the API, the run-level undo
+ * stack and, once open, the node access — known from the first API contact
+ * on, so that a signal during node-access setup (before the RunContext
+ * exists) still removes the host-exec namespace.
+ */
+interface RunScope {
+  runId: string;
+  kube: Kube;
+  cleanup: Cleanup;
+  access?: NodeAccess;
+}
+const SCOPE = Symbol.for('sctp-e2e.run-scope');
+const ABORT_HOOKS = Symbol.for('sctp-e2e.abort-hooks');
+const ABORTED = Symbol.for('sctp-e2e.run-aborted');
+const holder = globalThis as {
+  [RUN]?: RunContext;
+  [SCOPE]?: RunScope;
+  [ABORT_HOOKS]?: Array<() => void>;
+  [ABORTED]?: boolean;
+};
 
 export function run(): RunContext {
   const current = holder[RUN];
@@ -50,35 +77,14 @@ export function nodeNames(ctx: RunContext = run()): string[] {
   return ctx.nodes.map((n) => n.metadata!.name!);
 }
 
-/** The RBAC a run needs, checked up front with SelfSubjectAccessReviews. */
-const REQUIRED_ACCESS: Array<{ verb: string; resource: string; group?: string }> = [
-  { verb: 'create', resource: 'namespaces' },
-  { verb: 'delete', resource: 'namespaces' },
-  { verb: 'list', resource: 'nodes' },
-  { verb: 'create', resource: 'pods' },
-  { verb: 'create', resource: 'pods/exec' },
-  { verb: 'create', resource: 'services' },
-  { verb: 'create', resource: 'endpointslices', group: 'discovery.k8s.io' },
-  { verb: 'create', resource: 'networkpolicies', group: 'networking.k8s.io' },
-];
-
-export async function missingAccess(kube: Kube): Promise<string[]> {
-  const missing: string[] = [];
-  await Promise.all(
-    REQUIRED_ACCESS.map(async ({ verb, resource, group }) => {
-      const [res, sub] = resource.split('/');
-      const review = await kube.authz.createSelfSubjectAccessReview({
-        body: { spec: { resourceAttributes: { verb, resource: res, subresource: sub, group: group ?? '' } } },
-      });
-      if (!review.status?.allowed) missing.push(`${verb} ${group ? `${group}/` : ''}${resource}`);
-    }),
-  );
-  return missing.sort();
-}
+// The RBAC a run needs lives in rbac.ts: `sctp-e2e job` grants the same list.
+export { missingAccess } from './rbac.ts';
 
 export async function openRun(config: Config): Promise<RunContext> {
   const known = config.known ? loadKnownFailures(config.known) : [];
   const kube = makeKube(loadKubeConfig(config));
+  const cleanup = new Cleanup();
+  holder[SCOPE] = { runId: config.runId, kube, cleanup };
   const serverVersion = await checkApi(kube);
   const missing = await missingAccess(kube);
   if (missing.length)
@@ -95,8 +101,8 @@ export async function openRun(config: Config): Promise<RunContext> {
   if (nodes.length === 0)
     throw new SuiteError('the cluster has no schedulable node', 'add or uncordon a node');
   const agent = makeAgent(config);
-  const cleanup = new Cleanup();
   const access = await openNodeAccess(config, kube, nodes, agent, cleanup);
+  holder[SCOPE].access = access;
   holder[RUN] = { config, kube, serverVersion, nodes, access, agent, cleanup, known };
   return holder[RUN];
 }
@@ -128,6 +134,11 @@ async function openNodeAccess(
   // Reach every node once now: an access problem is a configuration error
   // for the whole run, not a failure of whichever test meets it first.
   const names = nodes.map((n) => n.metadata!.name!);
+  // The host-exec pods say what they wait for themselves; SSH says it here.
+  const slow =
+    kind === 'ssh'
+      ? setTimeout(() => notice(`waiting for node access over ssh to ${names.join(', ')} (3 s)…`), 3000)
+      : undefined;
   let results;
   try {
     results = await execOnNodes(access, names, 'uname -r');
@@ -141,6 +152,8 @@ async function openNodeAccess(
         ? `check the host-exec image ${config.hostExecImage ?? agent.image} can run privileged, or use --node-access ssh`
         : 'check --ssh-* settings',
     );
+  } finally {
+    clearTimeout(slow);
   }
   for (const [node, r] of results) {
     if (r.code === 0) continue;
@@ -156,16 +169,63 @@ async function openNodeAccess(
 
 /** Removes everything the run made; safe to call more than once. */
 export async function closeRun(): Promise<string[]> {
-  const ctx = holder[RUN];
-  if (!ctx) return [];
-  const failures = await ctx.cleanup.run();
+  const scope = holder[SCOPE];
+  if (!scope) return [];
+  const failures = await scope.cleanup.run();
   // Anything a test could not remove (Ctrl-C mid-test) is still labelled.
   try {
-    for (const ns of await listRunNamespaces(ctx.kube, ctx.config.runId)) await deleteNamespace(ctx.kube, ns);
+    for (const ns of await listRunNamespaces(scope.kube, scope.runId)) await deleteNamespace(scope.kube, ns);
   } catch (err) {
     failures.push(`leftover namespaces: ${errorText(err)}`);
   }
-  await ctx.access.close();
+  await scope.access?.close();
   holder[RUN] = undefined;
+  holder[SCOPE] = undefined;
   return failures;
+}
+
+/** Whether a signal has stopped the run: what it still finishes is not its verdict. */
+export function runAborted(): boolean {
+  return holder[ABORTED] === true;
+}
+
+/** Called when a signal stops the run, e.g. to stop the test runner after the current test. */
+export function onRunAbort(hook: () => void): void {
+  (holder[ABORT_HOOKS] ??= []).push(hook);
+}
+
+export interface AbortResult {
+  runId?: string;
+  /** Namespaces of the run still listed at the deadline (normally none). */
+  left: string[];
+  /** Undo steps that failed, as text. */
+  failures: string[];
+}
+
+/**
+ * Ends the run on a signal, at whatever moment it comes (node-access setup,
+ * a test, the run's own cleanup): no new namespace may be created, the
+ * run-level undo steps run, and every namespace carrying the run's label is
+ * deleted — whichever test made it — until the API lists none of them, or
+ * `timeoutMs` passes.
+ */
+export async function abortRun(say: (line: string) => void, timeoutMs = 50_000): Promise<AbortResult> {
+  // Taken before the first await: the run's own closeRun may be under way and clear it.
+  const scope = holder[SCOPE];
+  holder[ABORTED] = true;
+  for (const hook of holder[ABORT_HOOKS] ?? []) hook();
+  await stopCreatingNamespaces();
+  if (!scope) return { left: [], failures: [] };
+  const failures = await scope.cleanup.run();
+  let left: string[];
+  try {
+    left = await sweepRunNamespaces(scope.kube, scope.runId, timeoutMs, (names) =>
+      say(`deleting namespace(s) ${names.join(' ')}`),
+    );
+  } catch (err) {
+    failures.push(`namespaces of run ${scope.runId}: ${errorText(err).split('\n')[0]}`);
+    left = ['(unknown: the API did not answer)'];
+  }
+  await scope.access?.close().catch(() => undefined);
+  return { runId: scope.runId, left, failures };
 }

@@ -1,28 +1,38 @@
 /**
- * Runs the conformance suites in-process with mocha: loads suites/, keeps the
- * selected tests, and reports to the console, allure results and JUnit.
+ * Runs the conformance suites in-process with mocha: loads suites/ (the
+ * basic tier first, always), keeps the selected tests, checks the
+ * known-failures profile against them, and reports to the console and
+ * allure results; after the run, JUnit and the allure statuses are rendered
+ * from the tests' outcomes.
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
-import {
-  recordTests,
-  tierOf,
-  type SctpTestMeta,
-  type TestRecord,
-  type UnselectedTest,
-} from './report/run-record.ts';
+import { checkKnownProfile, entryRef, type KnownFailure } from './known.ts';
+import { countVerdicts, type KnownEntryRef, type VerdictCounts } from './outcome.ts';
+import { renderOutcomesInAllure } from './report/allure-results.ts';
+import { writeJunit } from './report/junit.ts';
+import { recordTests, type TestRecord, type UnselectedTest } from './report/run-record.ts';
+import { onRunAbort } from './run-context.ts';
+import type { SctpTestMeta } from './sctp-test.ts';
 import { selects, type Selection } from './selection.ts';
+import { tierOf } from './story.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const SUITES_DIR = join(ROOT, 'suites');
 
+/**
+ * The suite files, the basic tier's (suites/sctp) before the connectivity
+ * tier's: a kernel-SCTP agent of the connectivity tier may load sctp.ko, and
+ * the basic tier's module guard must find the node as the run found it.
+ */
 export function suiteFiles(dir = SUITES_DIR): string[] {
+  const tierRank = (f: string) => (f.includes(`${join(dir, 'sctp')}/`) ? 0 : 1);
   return readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && e.name.endsWith('.test.ts'))
     .map((e) => join(e.parentPath, e.name))
-    .sort();
+    .sort((a, b) => tierRank(a) - tierRank(b) || a.localeCompare(b));
 }
 
 /** Drops every test the selection excludes, and suites left empty; returns the dropped tests. */
@@ -70,12 +80,6 @@ export function listTitles(mocha: Mocha): string[] {
   return titles;
 }
 
-export interface RunStats {
-  passes: number;
-  failures: number;
-  pending: number;
-}
-
 export interface RunOptions {
   /** Console: failures, known failures and the summary line only (JUnit and allure are written as always). */
   quiet?: boolean;
@@ -83,12 +87,17 @@ export interface RunOptions {
   dryRun?: boolean;
   /** Whether the console reporter ends with the count line (the CLI prints it itself, last). */
   summaryLine?: boolean;
+  /** The known-failures profile: checked against the selected tests before anything runs. */
+  known?: readonly KnownFailure[];
 }
 
 export interface RunOutcome {
-  stats: RunStats;
+  /** The console's counts: errors among the failed, known failures among the skipped. */
+  counts: VerdictCounts;
   tests: TestRecord[];
   unselected: UnselectedTest[];
+  /** Profile entries that matched no selected test. */
+  knownUnused: KnownEntryRef[];
 }
 
 export async function runSuites(
@@ -109,22 +118,17 @@ export async function runSuites(
           join(ROOT, 'helpers', 'progress-reporter.cjs'),
           { quiet: Boolean(options.quiet), summaryLine: options.summaryLine ?? true },
         ],
-        ['xunit', { output: join(reportDir, 'junit.xml') }],
       ],
     },
   });
-  return new Promise((done) => {
-    const runner = mocha.run(() =>
-      done({
-        stats: {
-          passes: runner.stats!.passes,
-          failures: runner.stats!.failures,
-          pending: runner.stats!.pending,
-        },
-        tests,
-        unselected,
-      }),
-    );
-    const tests = recordTests(runner);
+  const knownUnused = checkKnownProfile(listTitles(mocha), options.known ?? []).map(entryRef);
+  const tests = await new Promise<TestRecord[]>((done) => {
+    const runner = mocha.run(() => done(records));
+    const records = recordTests(runner);
+    // A signal stops the run: no test starts after it (the CLI removes the run's namespaces).
+    onRunAbort(() => runner.abort());
   });
+  renderOutcomesInAllure(resultsDir);
+  writeJunit(join(reportDir, 'junit.xml'), tests);
+  return { counts: countVerdicts(tests), tests, unselected, knownUnused };
 }

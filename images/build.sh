@@ -48,3 +48,6 @@ agent_root() {
 }
 ENTRYPOINT=(/bin/agent serve)
 build_image agent "$AGENT_IMAGE" "$(src_hash "$IMAGES_DIR"/agent/*.c "$IMAGES_DIR"/agent/build.sh "$IMAGES_DIR/pack.sh" "$0")" agent_root
+
+# The suite itself, for `sctp-e2e job` (images/suite/build.sh says how).
+"$IMAGES_DIR/suite/build.sh" >/dev/null

@@ -1,15 +1,20 @@
 /**
  * Probing the model: every pod dials every pod on every model port over SCTP.
  * Each source pod makes all its probes with one `probe()` (one exec, the
- * probes concurrent inside it), and all sources run at once, so one matrix
- * takes about one probe timeout however many cells are blocked.
+ * probes concurrent inside it), and all sources run at once, so one round
+ * takes about one cell timeout however many cells are blocked.
+ *
+ * A cell is blocked only when two rounds say so: the cells blocked in the
+ * first round are probed again at once, and a cell that connects then counts
+ * as connected (a lost packet or a busy agent is not a policy). A cell whose
+ * probe gave no answer at all (`error`) is never blocked: it is kept apart,
+ * and the test that meets it is an error (see verdict.ts).
  */
-import { inPod, probe, type Agent, type ProbeResult, type ProbeResultKind } from '../agent.ts';
+import { inPod, probe, type Agent, type Executor, type ProbeResult, type ProbeResultKind } from '../agent.ts';
 import type { Kube } from '../kube.ts';
 import {
   CELLS,
   MODEL_PODS,
-  PORTS,
   PROTOCOL,
   Reachability,
   cellId,
@@ -18,6 +23,7 @@ import {
   type Cell,
   type ModelPod,
 } from './model.ts';
+import { cellVerdict, describeCellResults } from './verdict.ts';
 
 /** A model pod as deployed: where it runs and its address. */
 export interface DeployedPod extends ModelPod {
@@ -33,48 +39,97 @@ export interface CellResult {
 }
 
 export interface Observation {
-  /** Connected cells are allowed; a timeout, refusal or error is blocked. */
+  /** Connected cells are allowed; cells blocked in both rounds are not (error cells read as not allowed: check `errors` first). */
   reachability: Reachability;
-  /** The raw result of every cell, in `CELLS` order. */
+  /** The result of every cell, in `CELLS` order: the second round's for the cells probed again. */
   results: CellResult[];
-  /** How long the whole matrix took. */
+  /** Cells whose probe gave no SCTP answer (in either round): no verdict. */
+  errors: CellResult[];
+  /** Cells blocked in the first round that connected in the second (not blocked). */
+  unconfirmed: CellResult[];
+  /** How many cells the second round probed again (0: no second round). */
+  reprobed: number;
+  /** How long the first round and the second round took. */
   ms: number;
+  confirmMs: number;
 }
 
-/**
- * Probes the full matrix. `pods` must hold every model pod once; an exec that
- * fails for a source rejects the whole observation (nothing was observed
- * from that pod, so its row cannot be read as blocked).
- */
-export async function probeMatrix(
-  agent: Agent,
-  kube: Kube,
-  pods: readonly DeployedPod[],
-  timeoutSeconds: number,
-): Promise<Observation> {
+/** How to run a command in a deployed pod. */
+export type ExecFor = (pod: DeployedPod) => Executor;
+
+export const execInPod =
+  (kube: Kube): ExecFor =>
+  (p) =>
+    inPod(kube, p.namespace, p.name, p.container);
+
+function deployedOf(pods: readonly DeployedPod[]): (m: ModelPod) => DeployedPod {
   const byId = new Map(pods.map((p) => [podId(p), p]));
-  const deployed = (m: ModelPod): DeployedPod => {
+  return (m) => {
     const p = byId.get(podId(m));
     if (!p) throw new Error(`model pod ${podId(m)} is not deployed`);
     return p;
   };
-  const started = Date.now();
+}
+
+/** Probes `cells`, one exec per source pod, all sources at once; results in `cells` order. */
+export async function probeCells(
+  agent: Agent,
+  execFor: ExecFor,
+  pods: readonly DeployedPod[],
+  cells: readonly Cell[],
+  timeoutSeconds: number,
+): Promise<CellResult[]> {
+  const deployed = deployedOf(pods);
+  const sources = MODEL_PODS.filter((from) => cells.some((c) => podId(c.from) === podId(from)));
   const rows = await Promise.all(
-    MODEL_PODS.map(async (from) => {
-      const source = deployed(from);
-      const cells: Cell[] = PORTS.flatMap((port) => MODEL_PODS.map((to) => ({ from, to, port })));
-      const targets = cells.map((c) => ({ protocol: PROTOCOL, host: deployed(c.to).ip, port: c.port }));
-      const exec = inPod(kube, source.namespace, source.name, source.container);
-      const results = await probe(agent, exec, targets, timeoutSeconds);
-      return cells.map((cell, i): CellResult => ({ cell, result: results[i] }));
+    sources.map(async (from) => {
+      const mine = cells.filter((c) => podId(c.from) === podId(from));
+      const targets = mine.map((c) => ({ protocol: PROTOCOL, host: deployed(c.to).ip, port: c.port }));
+      const results = await probe(agent, execFor(deployed(from)), targets, timeoutSeconds);
+      return mine.map((cell, i): CellResult => ({ cell, result: results[i] }));
     }),
   );
   const byCell = new Map(rows.flat().map((r) => [cellId(r.cell), r]));
-  const results = CELLS.map((c) => byCell.get(cellId(c))!);
+  return cells.map((c) => byCell.get(cellId(c))!);
+}
+
+/**
+ * Probes the full matrix, then probes the cells it found blocked once more.
+ * `pods` must hold every model pod once. An exec that cannot run rejects
+ * with a TestError (nothing was observed from that pod).
+ */
+export async function probeMatrix(
+  agent: Agent,
+  execFor: ExecFor,
+  pods: readonly DeployedPod[],
+  timeoutSeconds: number,
+): Promise<Observation> {
+  const started = Date.now();
+  const first = await probeCells(agent, execFor, pods, CELLS, timeoutSeconds);
+  const ms = Date.now() - started;
+  const blocked = first.filter((r) => cellVerdict(r.result) === 'blocked');
+  const confirmStarted = Date.now();
+  const second = blocked.length
+    ? await probeCells(
+        agent,
+        execFor,
+        pods,
+        blocked.map((r) => r.cell),
+        timeoutSeconds,
+      )
+    : [];
+  const confirmMs = blocked.length ? Date.now() - confirmStarted : 0;
+  const again = new Map(second.map((r) => [cellId(r.cell), r]));
+  const results = first.map((r) => again.get(cellId(r.cell)) ?? r);
+  const final = new Map(results.map((r) => [cellId(r.cell), r.result]));
   return {
-    reachability: Reachability.from((c) => byCell.get(cellId(c))!.result.result === 'connected'),
+    reachability: Reachability.from((c) => cellVerdict(final.get(cellId(c))!) === 'connected'),
     results,
-    ms: Date.now() - started,
+    errors: results.filter((r) => cellVerdict(r.result) === 'error'),
+    unconfirmed: second.filter((r) => cellVerdict(r.result) === 'connected'),
+    reprobed: blocked.length,
+    ms,
+    confirmMs,
   };
 }
 
@@ -86,16 +141,9 @@ export function renderResults(title: string, results: readonly CellResult[]): st
   return renderGrid(
     title,
     (c) => KIND_MARK[byCell.get(cellId(c)) ?? 'error'],
-    '. connected   T timeout   R refused   E error (all but . count as blocked)',
+    '. connected   T timeout   R refused (T and R: blocked in two rounds)   E error (no verdict: the test is an error)',
   );
 }
 
 /** One line per cell: the cell, the address dialled, the result and the agent's output. */
-export function describeResults(results: readonly CellResult[]): string {
-  return results
-    .map(({ cell, result }) => {
-      const raw = result.raw.replace(/\s*\n\s*/g, ' | ').trim();
-      return `${cellId(cell)}  ${PROTOCOL} ${result.host}:${result.port}  ${result.result}  ${raw}`;
-    })
-    .join('\n');
-}
+export const describeResults = describeCellResults;

@@ -1,20 +1,20 @@
 /**
- * A run record rebuilt from allure results alone, for `sctp-e2e report` on a
- * results directory without run.json (a run that was interrupted, or made
- * before runs wrote one). Verdicts, stories, reasons and evidence are all in
- * the results; the cluster facts and the tests left unselected are not.
+ * The allure side of the outcomes. sctpIt puts each test's outcome into its
+ * allure result as a hidden parameter (steps/allure.ts); here:
+ *  - renderOutcomesInAllure sets each result's status and status box from it
+ *    after the run: a known failure is "skipped" with "Known failure: <reason>"
+ *    in the box and statusDetails.known, an error is "broken";
+ *  - recordFromAllure rebuilds a run record from the results alone, for
+ *    `sctp-e2e report` without run.json; it says what it cannot know (the
+ *    selection, the profile, the cluster) instead of guessing.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  countVerdicts,
-  tierOf,
-  TRUTH_TABLE_EVIDENCE,
-  type RunRecord,
-  type TestRecord,
-  type Verdict,
-} from './run-record.ts';
+import { countVerdicts, describeKnownEntry, type TestOutcome } from '../outcome.ts';
+import { GUARD_ATTACHMENT, OUTCOME_PARAMETER } from '../steps/allure.ts';
+import { tierOf, type Story } from '../story.ts';
+import { keptEvidence, type RunRecord, type TestRecord } from './run-record.ts';
 
 interface AllureAttachment {
   name: string;
@@ -30,9 +30,9 @@ interface AllureResult extends AllureStep {
   uuid?: string;
   name: string;
   status?: string;
-  statusDetails?: { message?: string };
-  description?: string;
+  statusDetails?: { message?: string; trace?: string; known?: boolean };
   labels?: Array<{ name: string; value: string }>;
+  parameters?: Array<{ name: string; value: string }>;
   start?: number;
   stop?: number;
 }
@@ -48,16 +48,64 @@ function attachments(step: AllureStep): AllureAttachment[] {
   return [...(step.attachments ?? []), ...(step.steps ?? []).flatMap(attachments)];
 }
 
-function verdictOf(r: AllureResult): { verdict: Verdict; reason?: string } {
-  const description = r.description ?? '';
-  if (r.status === 'passed') return { verdict: 'passed' };
-  if (r.status === 'skipped') {
-    if (description.startsWith('Known failure: '))
-      return { verdict: 'known', reason: description.slice('Known failure: '.length) };
-    return { verdict: 'skipped', reason: description.replace(/^Skipped: /, '') || 'not given' };
+/** The outcome sctpIt recorded in the result (without its evidence), if any. */
+function outcomeOf(r: AllureResult): Omit<TestOutcome, 'evidence'> | undefined {
+  const p = r.parameters?.find((x) => x.name === OUTCOME_PARAMETER);
+  return p ? (JSON.parse(p.value) as Omit<TestOutcome, 'evidence'>) : undefined;
+}
+
+const ALLURE_STATUS: Record<TestOutcome['verdict'], string> = {
+  passed: 'passed',
+  failed: 'failed',
+  error: 'broken',
+  skipped: 'skipped',
+  known: 'skipped',
+};
+
+/** The status box of one outcome. */
+export function statusOf(o: Omit<TestOutcome, 'evidence'>): {
+  status: string;
+  statusDetails: AllureResult['statusDetails'];
+} {
+  const status = ALLURE_STATUS[o.verdict];
+  switch (o.verdict) {
+    case 'passed':
+      return { status, statusDetails: {} };
+    case 'skipped':
+      return { status, statusDetails: { message: `Skipped: ${o.reason ?? 'not given'}` } };
+    case 'known':
+      return {
+        status,
+        statusDetails: {
+          message: `Known failure: ${describeKnownEntry(o.known!)}`,
+          trace: o.failure,
+          known: true,
+        },
+      };
+    case 'failed':
+    case 'error':
+      return {
+        status,
+        statusDetails: {
+          message: `${o.verdict === 'error' ? 'Error (the suite could not judge): ' : ''}${o.failure ?? o.reason ?? ''}`,
+        },
+      };
   }
-  // failed (an assertion) and broken (any other error) are both a failed test here.
-  return { verdict: 'failed', reason: (r.statusDetails?.message ?? '').split('\n')[0] };
+}
+
+function resultPaths(resultsDir: string): string[] {
+  return allureResultFiles(resultsDir).map((f) => join(resultsDir, f));
+}
+
+/** Sets every result's status and status box from its outcome. */
+export function renderOutcomesInAllure(resultsDir: string): void {
+  for (const path of resultPaths(resultsDir)) {
+    const r = JSON.parse(readFileSync(path, 'utf8')) as AllureResult;
+    const o = outcomeOf(r);
+    if (!o) continue;
+    Object.assign(r, statusOf(o));
+    writeFileSync(path, JSON.stringify(r));
+  }
 }
 
 /** mocha's full title again: the describe titles (allure's suite labels) and the test's. */
@@ -67,9 +115,7 @@ function fullTitleOf(r: AllureResult): string {
 }
 
 function readResults(resultsDir: string): AllureResult[] {
-  return allureResultFiles(resultsDir).map(
-    (f) => JSON.parse(readFileSync(join(resultsDir, f), 'utf8')) as AllureResult,
-  );
+  return resultPaths(resultsDir).map((p) => JSON.parse(readFileSync(p, 'utf8')) as AllureResult);
 }
 
 /**
@@ -83,30 +129,38 @@ export function htmlAnchors(resultsDir: string): Map<string, string> {
   return anchors;
 }
 
-function testFromResult(resultsDir: string, r: AllureResult): TestRecord {
-  const label = (name: string) => r.labels?.find((l) => l.name === name)?.value;
+/** A result without an outcome (not an sctpIt test): only allure's status is known. */
+function outcomeFromStatus(r: AllureResult): Omit<TestOutcome, 'evidence'> {
   const fullTitle = fullTitleOf(r);
-  const { verdict, reason } = verdictOf(r);
-  const wanted = (name: string) =>
-    verdict === 'failed' || verdict === 'known' || (TRUTH_TABLE_EVIDENCE as readonly string[]).includes(name);
-  const evidence = attachments(r)
-    .filter((a) => wanted(a.name) && a.name !== 'known failure')
-    .map((a) => {
-      const path = join(resultsDir, a.source);
-      return { name: a.name, text: existsSync(path) ? readFileSync(path, 'utf8') : '(attachment missing)' };
-    });
+  const verdict =
+    r.status === 'passed'
+      ? 'passed'
+      : r.status === 'skipped'
+        ? 'skipped'
+        : r.status === 'broken'
+          ? 'error'
+          : 'failed';
   return {
     fullTitle,
     title: r.name,
     tier: tierOf(fullTitle),
-    story: label('story'),
+    story: r.labels?.find((l) => l.name === 'story')?.value as Story | undefined,
     verdict,
-    reason,
-    // sctpIt appends the evidence to the message after "--- name" lines; it is kept apart here.
-    message: verdict === 'failed' ? r.statusDetails?.message?.split('\n--- ')[0] : undefined,
+    reason: verdict === 'passed' ? undefined : `not recorded (allure status ${r.status ?? 'none'})`,
+    failure: verdict === 'failed' || verdict === 'error' ? r.statusDetails?.message : undefined,
     durationMs: r.start && r.stop ? r.stop - r.start : 0,
-    evidence,
   };
+}
+
+function testFromResult(resultsDir: string, r: AllureResult): TestRecord {
+  const o = outcomeOf(r) ?? outcomeFromStatus(r);
+  const evidence = attachments(r)
+    .filter((a) => a.name !== GUARD_ATTACHMENT)
+    .map((a) => {
+      const path = join(resultsDir, a.source);
+      return { name: a.name, text: existsSync(path) ? readFileSync(path, 'utf8') : '(attachment missing)' };
+    });
+  return { ...o, evidence: keptEvidence({ verdict: o.verdict, evidence }) };
 }
 
 export function recordFromAllure(resultsDir: string): RunRecord {
@@ -121,7 +175,7 @@ export function recordFromAllure(resultsDir: string): RunRecord {
     startedAt: new Date(times.length ? Math.min(...times) : 0).toISOString(),
     finishedAt: new Date(times.length ? Math.max(...times) : 0).toISOString(),
     exitCode: counts.failed ? 1 : 0,
-    selection: { disruptive: tests.some((t) => t.fullTitle.includes('[Disruptive]')) },
+    rebuiltFrom: `${resultsDir} (no run.json): the selection, the known-failures profile, the tests left out, the module guard between tests and the cluster facts are not recorded there`,
     clusterError: `${resultsDir} has no run.json: the cluster facts are recorded only by \`sctp-e2e run\``,
     counts,
     tests,

@@ -1,36 +1,21 @@
 /**
  * The KEP-614 test plan, user stories and GA criteria as one table, each item
- * mapped to the `story` labels our tests carry (sctpIt's second argument), so
- * the summary can say for every item: passed, failed, skipped (why), known
- * failure, not selected or not covered. A story no item names is a test the
- * matrix would not show: test/unit/report-coverage.test.ts keeps the two in step.
+ * mapped to the stories our tests carry (sctpIt's second argument, constants
+ * of helpers/story.ts), so the summary can say for every item: passed,
+ * failed, error, skipped (why), known failure, declared only (the object
+ * was declared, its traffic not tested), not judged (why), not selected or
+ * not covered. An item counts only the tests that exercise it. A story no
+ * item names is a test the matrix would not show:
+ * test/unit/report-coverage.test.ts keeps the two in step.
  */
-import type { RunRecord, TestRecord, Tier, UnselectedTest, Verdict } from './run-record.ts';
+import type { GuardResult } from '../outcome.ts';
+import { STORY, TIER } from '../story.ts';
+import type { RunRecord, TestRecord, UnselectedTest, Verdict } from './run-record.ts';
 
-/** The stories of suites/** (the labels tests are declared with). */
-export const STORY = {
-  declare: 'Pods, Services, and NetworkPolicies can declare SCTP ports',
-  hostPortRule: 'Pods can declare SCTP HostPorts (rule on the node)',
-  proxier: 'Services can declare SCTP ServicePorts when using the iptables proxier',
-  policyNotTcpUdp: 'A NetworkPolicy matching an SCTP port does not allow TCP or UDP traffic',
-  podPodService: 'pod→pod, pod→Service IP',
-  loadBalancer: 'pod→LoadBalancer (skip where unsupported)',
-  policyAllowDeny: 'NetworkPolicy allow/deny for SCTP ports',
-  headless: 'KEP user story: headless SCTP Service',
-  noSelector: 'KEP user story: Service without selector',
-  nodePort: 'KEP user story: NodePort',
-  nodePortOutside: 'KEP user story: NodePort reachable from outside',
-  externalIPs: 'KEP user story: externalIPs',
-  externalIPsOutside: 'KEP user story: externalIPs reachable from outside',
-  hostPortOutside: 'KEP user story: hostPort reachable from outside',
-  dnsSrv: 'KEP user story: DNS SRV records with _sctp',
-  nodeToPod: 'node→pod and node→Service (upstream skips them)',
-  staleConntrack: 'Stale SCTP conntrack after an endpoint goes away (kubernetes#115299)',
-  multiStream: 'Multi-stream and large messages',
-} as const;
+export { STORY } from '../story.ts';
 
 /** A test as the matrix sees it, run or not. */
-export type TestRef = Pick<TestRecord, 'fullTitle' | 'tier' | 'story'>;
+export type TestRef = Pick<TestRecord, 'fullTitle' | 'tier' | 'story'> & { guard?: GuardResult };
 
 export interface KepItem {
   section: string;
@@ -40,16 +25,22 @@ export interface KepItem {
   /** Coverage that is not one story: decided on each test and the run. */
   covers?: (t: TestRef, run: Pick<RunRecord, 'cluster'>) => boolean;
   /**
-   * The item's verdict on one test, where it is not the test's own: the
-   * module guard holds in a test that failed for another reason.
+   * The item is judged by the module guard of its tests, not by their
+   * verdicts: it holds in a test that failed for another reason.
    */
-  verdictOf?: (t: TestRecord) => Verdict;
+  byGuard?: boolean;
+  /**
+   * Stories whose tests only declare the object (the API accepts it, no
+   * traffic flows). They count for the item, but while no test of `stories`
+   * passed, a pass reads "declared only": the traffic was not judged.
+   */
+  declaredBy?: readonly string[];
   /** How the item is covered, or why this run does not cover it. */
   note?: string | ((run: Pick<RunRecord, 'cluster'>) => string);
 }
 
-const BASIC: Tier = '[Feature:SCTP]';
-const CONNECTIVITY: Tier = '[Feature:SCTPConnectivity]';
+const BASIC = TIER.basic;
+const CONNECTIVITY = TIER.connectivity;
 const proxyModes = (run: Pick<RunRecord, 'cluster'>) => new Set(run.cluster?.nodes.map((n) => n.proxyMode));
 const proxierNote = (mode: string) => (run: Pick<RunRecord, 'cluster'>) =>
   `needs a cluster whose kube-proxy runs in ${mode} mode (this one: ${[...proxyModes(run)].join(', ') || 'not recorded'})`;
@@ -66,9 +57,8 @@ export const KEP614: readonly KepItem[] = [
   {
     section: 'Test plan [Feature:SCTP]',
     item: 'sctp.ko is not loaded by a test that found it unloaded',
-    covers: (t, run) => t.tier === BASIC && run.cluster?.nodeAccess !== 'none',
-    // sctp-test.ts fails a test with this message when the guard sees the module loaded.
-    verdictOf: (t) => (t.message?.startsWith('sctp.ko was loaded during this test') ? 'failed' : 'passed'),
+    covers: (t) => t.tier === BASIC,
+    byGuard: true,
     note: 'the module guard of every [Feature:SCTP] test (needs node access)',
   },
   {
@@ -79,15 +69,26 @@ export const KEP614: readonly KepItem[] = [
   {
     section: 'Test plan [Feature:SCTPConnectivity]',
     item: STORY.loadBalancer,
-    stories: [STORY.loadBalancer],
+    declaredBy: [STORY.loadBalancer],
+    note: 'no test sends SCTP traffic through a load balancer yet',
   },
   {
     section: 'Test plan [Feature:SCTPConnectivity]',
     item: STORY.policyAllowDeny,
     stories: [STORY.policyAllowDeny],
   },
-  { section: 'User stories', item: 'headless SCTP Service', stories: [STORY.headless, STORY.dnsSrv] },
-  { section: 'User stories', item: 'Service without selector', stories: [STORY.noSelector] },
+  {
+    section: 'User stories',
+    item: 'headless SCTP Service',
+    stories: [STORY.dnsSrv],
+    declaredBy: [STORY.headless],
+  },
+  {
+    section: 'User stories',
+    item: 'Service without selector',
+    declaredBy: [STORY.noSelector],
+    note: 'no test sends SCTP traffic through a Service without selector yet',
+  },
   {
     section: 'User stories',
     item: 'hostPort reachable from outside the cluster',
@@ -101,13 +102,20 @@ export const KEP614: readonly KepItem[] = [
   {
     section: 'User stories',
     item: 'externalIPs reachable from outside the cluster',
-    stories: [STORY.externalIPsOutside, STORY.externalIPs],
+    stories: [STORY.externalIPsOutside],
+    declaredBy: [STORY.externalIPs],
   },
   { section: 'User stories', item: 'DNS SRV records with _sctp', stories: [STORY.dnsSrv] },
   {
     section: 'User stories',
     item: 'userspace SCTP stacks on nodes where the module must stay unloaded',
-    covers: (t, run) => t.tier === CONNECTIVITY && run.cluster?.agent.kind === 'usrsctp',
+    // Judged by the guard of the connectivity tests run with the userspace
+    // agent: the module stayed out while userspace SCTP carried the traffic.
+    // A connectivity test failing for another reason does not touch it.
+    covers: (t, run) =>
+      t.tier === CONNECTIVITY &&
+      ('verdict' in t ? t.guard !== undefined : run.cluster?.agent.kind === 'usrsctp'),
+    byGuard: true,
     note: 'the connectivity tier run with the usrsctp agent, module guard on',
   },
   {
@@ -133,10 +141,14 @@ export const KEP614: readonly KepItem[] = [
 ];
 
 export function itemCovers(item: KepItem, t: TestRef, run: Pick<RunRecord, 'cluster'>): boolean {
-  return Boolean(item.stories?.includes(t.story ?? '') || item.covers?.(t, run));
+  return Boolean(
+    item.stories?.includes(t.story ?? '') ||
+    item.declaredBy?.includes(t.story ?? '') ||
+    item.covers?.(t, run),
+  );
 }
 
-export type CoverageStatus = Verdict | 'not selected' | 'not covered';
+export type CoverageStatus = Verdict | 'declared only' | 'not judged' | 'not selected' | 'not covered';
 
 export interface CoverageRow {
   item: KepItem;
@@ -151,11 +163,57 @@ const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /** Worst first: one failing test fails the item; all skipped is skipped, with the reasons. */
 function statusOf(tests: readonly TestRecord[]): Verdict {
-  for (const v of ['failed', 'known', 'passed'] as const) if (tests.some((t) => t.verdict === v)) return v;
+  for (const v of ['failed', 'error', 'known', 'passed'] as const)
+    if (tests.some((t) => t.verdict === v)) return v;
   return 'skipped';
 }
 
-export function coverage(run: Pick<RunRecord, 'cluster' | 'tests' | 'unselected'>): CoverageRow[] {
+/**
+ * A guard item: failed when a node broke (or the run saw a load between
+ * tests), error when a node could not be read, passed only when some node
+ * had a loadable, unloaded module that stayed unloaded; otherwise not
+ * judged, with the reasons.
+ */
+function guardRow(
+  tests: TestRecord[],
+  findings: readonly string[],
+): { status: CoverageStatus; detail: string } {
+  const guarded = tests.filter((t): t is TestRecord & { guard: GuardResult } => t.guard !== undefined);
+  const nodesOf = (j: string) =>
+    guarded.flatMap((t) => t.guard.nodes.filter((n) => n.judgement === j).map((n) => ({ t, n })));
+  const broken = nodesOf('broken');
+  if (broken.length || findings.length)
+    return {
+      status: 'failed',
+      detail: [...broken.map(({ t, n }) => `${t.title}: ${n.node}: ${n.why}`), ...findings].join('; '),
+    };
+  const unreadable = guarded.filter((t) => t.guard.nodes.some((n) => n.raw !== undefined));
+  if (unreadable.length)
+    return {
+      status: 'error',
+      detail: `the module state could not be read in ${unreadable.map((t) => t.title).join('; ')}`,
+    };
+  const held = guarded.filter((t) => t.guard.nodes.some((n) => n.judgement === 'held'));
+  if (held.length)
+    return { status: 'passed', detail: `held in ${held.length} of ${plural(guarded.length, 'test')}` };
+  if (!guarded.length) {
+    const skipped = [...new Set(tests.map((t) => t.reason ?? 'not given'))];
+    return { status: 'not judged', detail: `no test ran its guard (skipped: ${skipped.join('; ')})` };
+  }
+  const whys = [...new Set(nodesOf('not judged').map(({ n }) => n.why))];
+  const NONE = 'no loadable sctp module: ';
+  const why = whys.every((w) => w.startsWith(NONE))
+    ? `no node has a loadable sctp module: ${whys.map((w) => w.slice(NONE.length)).join('; ')}`
+    : `no node had a loadable, unloaded sctp module: ${whys.join('; ')}`;
+  return {
+    status: 'not judged',
+    detail: `${why} (${plural(guarded.length, 'test')} read every node before and after)`,
+  };
+}
+
+export function coverage(
+  run: Pick<RunRecord, 'cluster' | 'tests' | 'unselected' | 'guard' | 'rebuiltFrom'>,
+): CoverageRow[] {
   return KEP614.map((item) => {
     const tests = run.tests.filter((t) => itemCovers(item, t, run));
     const unselected = run.unselected.filter((t) => itemCovers(item, t, run));
@@ -169,19 +227,32 @@ export function coverage(run: Pick<RunRecord, 'cluster' | 'tests' | 'unselected'
           tests,
           unselected,
         };
+      if (run.rebuiltFrom)
+        return {
+          item,
+          status: 'not judged',
+          detail: 'no test of it in these allure results (without run.json the selection is not known)',
+          tests,
+          unselected,
+        };
       const note = typeof item.note === 'function' ? item.note(run) : item.note;
       return { item, status: 'not covered', detail: note ?? 'no test covers it', tests, unselected };
     }
-    const judged = item.verdictOf ? tests.map((t) => ({ ...t, verdict: item.verdictOf!(t) })) : tests;
-    const status = statusOf(judged);
-    const count = (v: Verdict) => judged.filter((t) => t.verdict === v);
+    if (item.byGuard) {
+      const findings = item.section.includes(BASIC) ? (run.guard?.findings ?? []) : [];
+      const row = guardRow(tests, findings);
+      return { item, status: row.status, detail: row.detail + notRun, tests, unselected };
+    }
+    const verdict = statusOf(tests);
+    const count = (v: Verdict) => tests.filter((t) => t.verdict === v);
     const parts: string[] = [];
-    if (status === 'failed')
-      parts.push(
-        `failed: ${count('failed')
-          .map((t) => t.title)
-          .join('; ')}`,
-      );
+    for (const v of ['failed', 'error'] as const)
+      if (count(v).length)
+        parts.push(
+          `${v}: ${count(v)
+            .map((t) => t.title)
+            .join('; ')}`,
+        );
     if (count('known').length)
       parts.push(
         `known failure: ${count('known')
@@ -191,6 +262,23 @@ export function coverage(run: Pick<RunRecord, 'cluster' | 'tests' | 'unselected'
     parts.push(`${count('passed').length} of ${plural(tests.length, 'test')} passed`);
     const skips = [...new Set(count('skipped').map((t) => t.reason ?? 'not given'))];
     if (skips.length) parts.push(`skipped: ${skips.join('; ')}`);
-    return { item, status, detail: parts.join('; ') + notRun, tests, unselected };
+    // Passed, but only by tests that declare the object: say so, never "passed".
+    const declaredOnly =
+      verdict === 'passed' &&
+      item.declaredBy !== undefined &&
+      !count('passed').some((t) => !item.declaredBy!.includes(t.story ?? ''));
+    if (declaredOnly) {
+      const note = typeof item.note === 'function' ? item.note(run) : item.note;
+      parts.unshift(
+        `only declared (the API accepts it); ${note ?? 'its SCTP traffic was not tested in this run'}`,
+      );
+    }
+    return {
+      item,
+      status: declaredOnly ? 'declared only' : verdict,
+      detail: parts.join('; ') + notRun,
+      tests,
+      unselected,
+    };
   });
 }

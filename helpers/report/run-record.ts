@@ -1,67 +1,45 @@
 /**
  * What a run leaves for the reports besides the allure results:
  * `<report dir>/run.json` with the run id, the cluster facts of the
- * preflight, every selected test's verdict with its reason, and the evidence
- * the summary shows (NetworkPolicy truth tables always; everything for failed
- * and known-failing tests). `sctp-e2e report` renders it again later.
+ * preflight, every selected test's outcome (helpers/outcome.ts), what the
+ * module guard saw outside the tests, and the evidence the summary shows
+ * (NetworkPolicy truth tables always; everything for tests that did not pass).
+ * `sctp-e2e report` renders it again later.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Mocha from 'mocha';
 import { SuiteError } from '../errors.ts';
+import type { RunGuard } from '../module-guard.ts';
+import {
+  countVerdicts,
+  firstLine,
+  type KnownEntryRef,
+  type TestOutcome,
+  type VerdictCounts,
+} from '../outcome.ts';
 import type { ClusterFacts } from '../preflight.ts';
+import type { SctpTestMeta } from '../sctp-test.ts';
+import { tierOf, type Story, type Tier } from '../story.ts';
+
+export { countVerdicts };
+export { tierOf, TIERS } from '../story.ts';
+export type { Tier };
 
 export const RUN_RECORD_FILE = 'run.json';
-
-export const TIERS = ['[Feature:SCTP]', '[Feature:SCTPConnectivity]'] as const;
-export type Tier = (typeof TIERS)[number];
-
-export function tierOf(fullTitle: string): Tier {
-  return fullTitle.includes('[Feature:SCTPConnectivity]') ? '[Feature:SCTPConnectivity]' : '[Feature:SCTP]';
-}
 
 /** The evidence names under which the NetworkPolicy tests attach their truth tables. */
 export const TRUTH_TABLE_EVIDENCE = ['expected', 'observed', 'comparison'] as const;
 
-/**
- * What `sctpIt` hangs on mocha's Test object: the story at declaration (so a
- * listing knows it without running anything), the evidence and the failure
- * once the test has run.
- */
-export interface SctpTestMeta {
-  story?: string;
-  evidence?: Array<[string, string]>;
-  /** The error the test body ended with (also set for known failures). */
-  failure?: string;
-  skipReason?: string;
-  knownFailure?: string;
-  knownNowPasses?: string;
-}
-
-/** passed / failed / skipped as mocha counts them; `known` is a listed failure (counted as skipped). */
-export type Verdict = 'passed' | 'failed' | 'skipped' | 'known';
-
-export interface TestRecord {
-  fullTitle: string;
-  title: string;
-  tier: Tier;
-  story?: string;
-  verdict: Verdict;
-  /** Why: the skip reason, the known failure's reason, or a failure's first line. */
-  reason?: string;
-  /** A failure in full (without the evidence, which is in `evidence`). */
-  message?: string;
-  /** Set on a passing test that the known-failures profile lists. */
-  knownNowPasses?: string;
-  durationMs: number;
-  evidence: Array<{ name: string; text: string }>;
-}
+/** A test as run.json keeps it: its outcome. */
+export type TestRecord = TestOutcome;
+export type Verdict = TestOutcome['verdict'];
 
 /** A test the selection left out: the coverage matrix says "not selected" rather than "not covered". */
 export interface UnselectedTest {
   fullTitle: string;
   tier: Tier;
-  story?: string;
+  story?: Story;
 }
 
 export interface RunRecord {
@@ -69,67 +47,63 @@ export interface RunRecord {
   startedAt: string;
   finishedAt: string;
   exitCode: number;
-  selection: { focus?: string; skip?: string; disruptive: boolean; known?: string };
+  /** Absent when the record was rebuilt from allure results: the selection was not recorded. */
+  selection?: { focus?: string; skip?: string; disruptive: boolean; known?: string; strict?: boolean };
+  /** Set on a record rebuilt without run.json: what it cannot know. */
+  rebuiltFrom?: string;
   /** Absent when they could not be read; `clusterError` says why. */
   cluster?: ClusterFacts;
   clusterError?: string;
-  counts: { passed: number; failed: number; skipped: number; known: number; knownNowPassing: number };
+  counts: VerdictCounts;
   tests: TestRecord[];
   unselected: UnselectedTest[];
+  /** The module guard's readings at run start and end, and loads between tests. */
+  guard?: RunGuard;
+  /** Profile entries that matched no selected test. */
+  knownUnused?: KnownEntryRef[];
+  /** With --strict: the tests that made the run fail without failing themselves. */
+  strictFailures?: Array<{ fullTitle: string; verdict: Verdict; reason?: string }>;
 }
 
-export function countVerdicts(tests: readonly TestRecord[]): RunRecord['counts'] {
-  const n = (v: Verdict) => tests.filter((t) => t.verdict === v).length;
-  return {
-    passed: n('passed'),
-    failed: n('failed'),
-    // Known failures are skipped for mocha, the exit code and the console line.
-    skipped: n('skipped') + n('known'),
-    known: n('known'),
-    knownNowPassing: tests.filter((t) => t.knownNowPasses).length,
-  };
+/** Passed tests keep only their truth tables; every other verdict keeps all its evidence. */
+export function keptEvidence(o: Pick<TestOutcome, 'verdict' | 'evidence'>): TestOutcome['evidence'] {
+  if (o.verdict !== 'passed') return o.evidence;
+  return o.evidence.filter((e) => (TRUTH_TABLE_EVIDENCE as readonly string[]).includes(e.name));
 }
 
-function keptEvidence(verdict: Verdict, meta: SctpTestMeta): TestRecord['evidence'] {
-  const all = (meta.evidence ?? []).map(([name, text]) => ({ name, text }));
-  if (verdict === 'failed' || verdict === 'known') return all;
-  return all.filter((e) => (TRUTH_TABLE_EVIDENCE as readonly string[]).includes(e.name));
-}
-
-const firstLine = (s: string | undefined) => (s ?? '').split('\n')[0] || undefined;
-
-/** One record from a finished mocha test (or a failed hook) and its verdict. */
-export function testRecord(test: Mocha.Runnable, verdict: Verdict, err?: Error): TestRecord {
-  const meta = test as Mocha.Runnable & SctpTestMeta;
+/**
+ * A runnable that ended without an outcome of sctpIt's (a hook that threw,
+ * a dry run, a plain `it`): its outcome from mocha's event alone.
+ */
+function outcomeWithoutSctpIt(test: Mocha.Runnable, verdict: 'passed' | 'failed' | 'skipped', err?: Error) {
   const fullTitle = test.fullTitle();
-  const message = verdict === 'failed' ? (meta.failure ?? err?.message ?? String(err)) : meta.failure;
-  let reason: string | undefined;
-  if (verdict === 'skipped') reason = meta.skipReason ?? 'not given';
-  else if (verdict === 'known') reason = meta.knownFailure;
-  else if (verdict === 'failed') reason = firstLine(message);
+  const story = (test as Mocha.Runnable & SctpTestMeta).story;
+  const failure = err ? (err.message ?? String(err)) : undefined;
   return {
     fullTitle,
     title: test.title,
     tier: tierOf(fullTitle),
-    story: meta.story,
-    verdict,
-    reason,
-    message: verdict === 'failed' || verdict === 'known' ? message : undefined,
-    knownNowPasses: meta.knownNowPasses,
+    story,
+    // An sctpIt test that failed before its outcome was decided: the suite, not the cluster.
+    verdict: verdict === 'failed' && story ? 'error' : verdict,
+    reason: verdict === 'failed' ? firstLine(failure) : verdict === 'skipped' ? 'not given' : undefined,
+    failure: verdict === 'failed' ? failure : undefined,
+    evidence: [],
     durationMs: test.duration ?? 0,
-    evidence: keptEvidence(verdict, meta),
-  };
+  } satisfies TestOutcome;
 }
 
 /** Records every test as it finishes; the array fills while the run goes. */
 export function recordTests(runner: Mocha.Runner): TestRecord[] {
   const constants = Mocha.Runner.constants;
   const records: TestRecord[] = [];
-  runner.on(constants.EVENT_TEST_PASS, (t) => records.push(testRecord(t, 'passed')));
-  runner.on(constants.EVENT_TEST_FAIL, (t, err) => records.push(testRecord(t, 'failed', err)));
-  runner.on(constants.EVENT_TEST_PENDING, (t) =>
-    records.push(testRecord(t, (t as Mocha.Test & SctpTestMeta).knownFailure ? 'known' : 'skipped')),
-  );
+  const add = (t: Mocha.Runnable, verdict: 'passed' | 'failed' | 'skipped', err?: Error) => {
+    const o = (t as Mocha.Runnable & SctpTestMeta).outcome ?? outcomeWithoutSctpIt(t, verdict, err);
+    records.push({ ...o, evidence: keptEvidence(o) });
+  };
+  runner.on(constants.EVENT_TEST_PASS, (t) => add(t, 'passed'));
+  runner.on(constants.EVENT_TEST_FAIL, (t, err) => add(t, 'failed', err));
+  runner.on(constants.EVENT_TEST_PENDING, (t) => add(t, 'skipped'));
   return records;
 }
 

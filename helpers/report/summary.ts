@@ -7,6 +7,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { describeKnownEntry } from '../outcome.ts';
 import { coverage, type CoverageStatus } from './kep614.ts';
 import { RUN_RECORD_FILE, TRUTH_TABLE_EVIDENCE, type RunRecord, type TestRecord } from './run-record.ts';
 
@@ -16,8 +17,11 @@ export const HTML_FILE = 'report.html';
 const STATUS_TEXT: Record<CoverageStatus, string> = {
   passed: 'passed',
   failed: '**FAILED**',
+  error: '**ERROR** (not judged)',
   skipped: 'skipped',
   known: 'known failure',
+  'declared only': 'declared only',
+  'not judged': 'not judged',
   'not selected': 'not selected',
   'not covered': 'not covered',
 };
@@ -25,6 +29,7 @@ const STATUS_TEXT: Record<CoverageStatus, string> = {
 const VERDICT_TEXT: Record<TestRecord['verdict'], string> = {
   passed: 'passed',
   failed: '**FAILED**',
+  error: '**ERROR**',
   skipped: 'skipped',
   known: 'KNOWN failure',
 };
@@ -60,9 +65,14 @@ function verdictLine(r: RunRecord): string {
         ? 'passed, with known limitations only'
         : 'every selected test passed'
       : r.exitCode === 1
-        ? 'a test failed: the cluster does not do what KEP-614 asks'
+        ? c.failed || r.guard?.findings.length
+          ? 'a test failed: the cluster does not do what KEP-614 asks'
+          : '--strict: a test was skipped or a known failure'
         : 'the suite could not judge';
   const extras = [
+    c.errors
+      ? `${c.errors} error${c.errors === 1 ? '' : 's'} (the suite could not judge), counted as failed`
+      : '',
     c.known ? `${c.known} known failure${c.known === 1 ? '' : 's'}, counted as skipped` : '',
     c.knownNowPassing ? `${c.knownNowPassing} listed as known but now passing` : '',
   ].filter(Boolean);
@@ -71,6 +81,25 @@ function verdictLine(r: RunRecord): string {
 
 /** `- **key**: value` lines: a key/value list reads better than a table without a header. */
 const facts = (rows: Array<[string, string]>) => rows.map(([k, v]) => `- **${k}**: ${v}`).join('\n');
+
+/**
+ * The first screen: every test that did not pass (and, with --strict, what
+ * made the run fail), one line each, before the coverage matrix.
+ */
+function attentionSection(r: RunRecord): string {
+  const lines: string[] = [];
+  for (const t of r.tests.filter((x) => x.verdict === 'failed' || x.verdict === 'error'))
+    lines.push(`- ${VERDICT_TEXT[t.verdict]} ${t.fullTitle} — ${t.reason ?? '(no reason)'}`);
+  for (const f of r.guard?.findings ?? []) lines.push(`- **FAILED** module guard between tests — ${f}`);
+  for (const t of r.strictFailures ?? [])
+    lines.push(
+      `- --strict: ${t.verdict === 'known' ? 'known failure' : 'skipped'} ${t.fullTitle} — ${t.reason ?? 'not given'}`,
+    );
+  for (const k of r.knownUnused ?? [])
+    lines.push(`- unused known-failures entry "${k.test}": no selected test matches it`);
+  if (!lines.length) return '';
+  return ['## What needs attention', '', ...lines].join('\n');
+}
 
 function header(r: RunRecord, reportDir?: string): string {
   const s = r.selection;
@@ -84,11 +113,17 @@ function header(r: RunRecord, reportDir?: string): string {
       'cluster',
       `${r.cluster.server} (${r.cluster.serverVersion}), ${r.cluster.nodes.length} node(s), node access ${r.cluster.nodeAccess}, agent ${r.cluster.agent.kind}`,
     ]);
-  rows.push([
-    'selection',
-    `focus ${s.focus ? `\`${s.focus}\`` : '(all)'}, skip ${s.skip ? `\`${s.skip}\`` : '(none)'}, [Disruptive] ${s.disruptive ? 'included' : 'excluded'}`,
-  ]);
-  rows.push(['known-failures profile', s.known ?? '(none)']);
+  if (s) {
+    rows.push([
+      'selection',
+      `focus ${s.focus ? `\`${s.focus}\`` : '(all)'}, skip ${s.skip ? `\`${s.skip}\`` : '(none)'}, [Disruptive] ${s.disruptive ? 'included' : 'excluded'}${s.strict ? ', --strict' : ''}`,
+    ]);
+    rows.push(['known-failures profile', s.known ?? '(none)']);
+  } else {
+    rows.push(['selection', 'not recorded']);
+    rows.push(['known-failures profile', 'not recorded']);
+  }
+  if (r.rebuiltFrom) rows.push(['rebuilt from', r.rebuiltFrom]);
   const present = (f: string) => !reportDir || existsSync(join(reportDir, f));
   const files = ['allure-results/', 'junit.xml', RUN_RECORD_FILE].filter((f) => present(f));
   const html = reportDir !== undefined && existsSync(join(reportDir, HTML_FILE));
@@ -145,6 +180,13 @@ function clusterSection(r: RunRecord): string {
     ),
   );
   if (c.openshift.trim()) out.push('', fenced(c.openshift.trim()));
+  if (r.guard)
+    out.push(
+      '',
+      `Module guard, every node at run start → run end: ${r.guard.start
+        .map((n) => `${n.node} ${n.state} → ${r.guard!.end.find((e) => e.node === n.node)?.state ?? '?'}`)
+        .join(', ')}${r.guard.findings.length ? '' : '; no load between tests'}.`,
+    );
   return out.join('\n');
 }
 
@@ -161,15 +203,24 @@ function evidenceBlocks(t: TestRecord): string[] {
 }
 
 function failuresSection(failed: TestRecord[], anchors?: HtmlAnchors): string {
-  const out = ['## Failures'];
+  const out = ['## Failures and errors'];
   for (const t of failed) {
+    const broken = t.guard?.nodes.filter((n) => n.judgement === 'broken' || n.raw !== undefined) ?? [];
     out.push(
       '',
-      `### FAILED: ${t.fullTitle}`,
+      `### ${t.verdict === 'error' ? 'ERROR (the suite could not judge)' : 'FAILED'}: ${t.fullTitle}`,
       '',
       `KEP-614: ${t.story ?? '(no story)'} · ${t.tier} · ${seconds(t.durationMs)}${htmlLink(t, anchors)}`,
       '',
-      fenced(t.message ?? t.reason ?? '(no message)'),
+      fenced(t.failure ?? t.reason ?? '(no message)'),
+      ...(broken.length
+        ? [
+            '',
+            '#### module guard',
+            '',
+            fenced(broken.map((n) => `${n.node}: ${n.before} → ${n.after}: ${n.why}`).join('\n')),
+          ]
+        : []),
       ...evidenceBlocks(t),
     );
   }
@@ -189,10 +240,9 @@ function knownSection(known: TestRecord[], nowPassing: TestRecord[], anchors?: H
         '',
         `### KNOWN: ${t.fullTitle}`,
         '',
-        // The reason ends with "; failed with: <first line>", which the block below shows in full.
-        `Known: ${(t.reason ?? '').split('; failed with: ')[0]}${htmlLink(t, anchors)}`,
+        `Known: ${t.known ? describeKnownEntry(t.known) : (t.reason ?? '')}; the failure matched /${t.known?.message ?? ''}/${htmlLink(t, anchors)}`,
         '',
-        fenced(t.message ?? ''),
+        fenced(t.failure ?? ''),
       );
   }
   if (nowPassing.length) {
@@ -202,7 +252,9 @@ function knownSection(known: TestRecord[], nowPassing: TestRecord[], anchors?: H
       '',
       'Listed in the known-failures profile, yet passed: prune them from the profile.',
       '',
-      ...nowPassing.map((t) => `- ${t.fullTitle} — listed as: ${t.knownNowPasses}`),
+      ...nowPassing.map(
+        (t) => `- ${t.fullTitle} — listed as: ${t.known ? describeKnownEntry(t.known) : '?'}`,
+      ),
     );
   }
   return out.join('\n');
@@ -270,13 +322,15 @@ export function renderSummary(r: RunRecord, reportDir?: string, anchors?: HtmlAn
     t.evidence.some((e) => (TRUTH_TABLE_EVIDENCE as readonly string[]).includes(e.name)),
   );
   const nowPassing = r.tests.filter((t) => t.knownNowPasses);
+  const failed = r.tests.filter((t) => t.verdict === 'failed' || t.verdict === 'error');
   const sections = [
     `# sctp-e2e run ${r.runId}`,
     verdictLine(r),
+    attentionSection(r),
     header(r, reportDir),
     coverageSection(r),
     clusterSection(r),
-    by('failed').length ? failuresSection(by('failed'), anchors) : '',
+    failed.length ? failuresSection(failed, anchors) : '',
     by('known').length || nowPassing.length ? knownSection(by('known'), nowPassing, anchors) : '',
     by('skipped').length ? skippedSection(by('skipped')) : '',
     truthTables.length ? truthTablesSection(truthTables) : '',

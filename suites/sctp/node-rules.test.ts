@@ -5,17 +5,14 @@
  * removed these assertions; without them a proxier that drops SCTP passes.
  * Pods here declare ports but open no socket.
  */
-import { expect } from 'chai';
 import type * as k8s from '@kubernetes/client-node';
 import { nodeAddress } from '../../helpers/node-access.ts';
 import { expectNodeRule, proxyModeOf } from '../../helpers/node-rules.ts';
 import { nodeNames } from '../../helpers/run-context.ts';
-import { sctpIt, type TestEnv } from '../../helpers/sctp-test.ts';
+import { sctpIt, STORY, type TestEnv } from '../../helpers/sctp-test.ts';
 import { createService, startPods, waitForEndpoints } from '../../helpers/workloads.ts';
 import { containerPorts, pod, service } from '../../fixtures/objects.ts';
 import type { Protocol } from '../../helpers/agent.ts';
-
-const STORY_PROXIER = 'Services can declare SCTP ServicePorts when using the iptables proxier';
 
 /** A backend pod that declares SCTP port 8080 (and opens nothing). */
 /**
@@ -55,7 +52,7 @@ async function backendService(
 describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
   sctpIt(
     'Pods can declare SCTP HostPorts and their node has a DNAT rule for them',
-    'Pods can declare SCTP HostPorts (rule on the node)',
+    STORY.hostPortRule,
     async (t) => {
       const ns = await t.namespace('rules-hostport');
       const hostPort = 30562;
@@ -77,7 +74,7 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
 
   sctpIt(
     'Services can declare SCTP ServicePorts when using the kube-proxy proxier: ClusterIP rules on every node',
-    STORY_PROXIER,
+    STORY.proxier,
     async (t) => {
       const { svc, endpoint } = await backendService(t, 'rules-clusterip');
       for (const node of nodeNames(t.ctx)) {
@@ -93,7 +90,7 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
 
   sctpIt(
     'Services can declare SCTP ServicePorts when using the kube-proxy proxier: NodePort rules on every node',
-    STORY_PROXIER,
+    STORY.proxier,
     async (t) => {
       const { svc, endpoint } = await backendService(t, 'rules-nodeport', { type: 'NodePort' });
       const nodePort = svc.spec!.ports![0].nodePort!;
@@ -116,7 +113,7 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
 
   sctpIt(
     'Services can declare SCTP ServicePorts when using the kube-proxy proxier: externalIP rules on every node',
-    STORY_PROXIER,
+    STORY.proxier,
     async (t) => {
       const externalIP = '198.18.100.21';
       const { endpoint } = await backendService(t, 'rules-externalip', { externalIPs: [externalIP] });
@@ -133,11 +130,15 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
 
   sctpIt(
     'A Service with TCP, UDP and SCTP on the same port gets rules for each protocol',
-    STORY_PROXIER,
+    STORY.proxier,
     async (t) => {
       const protocols: Protocol[] = ['TCP', 'UDP', 'SCTP'];
       const { svc, endpoint } = await backendService(t, 'rules-sameport', {}, protocols, 5070);
-      expect(svc.spec!.ports!.map((sp) => sp.protocol)).to.deep.equal(protocols);
+      const declared = svc.spec!.ports!.map((sp) => sp.protocol);
+      if (declared.join() !== protocols.join())
+        throw new Error(
+          `the Service on port 5070 came back with protocols ${declared.join(', ')} (declared: ${protocols.join(', ')})`,
+        );
       const node = nodeNames(t.ctx)[0];
       const lines = new Map<Protocol, string[]>();
       for (const protocol of protocols) {
@@ -162,16 +163,17 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
       const specific = (proto: Protocol) =>
         lines.get(proto)!.filter((l) => protocols.some((p) => names[p].test(l)));
       for (const proto of protocols) {
-        expect(
-          specific(proto).some((l) => names[proto].test(l)),
-          `${proto} rules name ${proto}`,
-        ).to.equal(true);
+        if (!specific(proto).some((l) => names[proto].test(l)))
+          throw new Error(
+            `no ${proto} rule on ${node} names ${proto} for ${svc.spec!.clusterIP}:5070; its rule lines:\n${lines.get(proto)!.join('\n')}`,
+          );
       }
       for (const other of ['TCP', 'UDP'] as const) {
-        expect(
-          specific('SCTP').filter((l) => specific(other).includes(l)),
-          `rule lines shared by SCTP and ${other}`,
-        ).to.deep.equal([]);
+        const shared = specific('SCTP').filter((l) => specific(other).includes(l));
+        if (shared.length)
+          throw new Error(
+            `SCTP reuses ${other}'s rules on ${node} for ${svc.spec!.clusterIP}:5070 (expected rules of its own):\n${shared.join('\n')}`,
+          );
       }
       t.parameter('proxy mode', await proxyModeOf(t.ctx, node));
     },

@@ -6,6 +6,7 @@
  * that no row can make fail is a test that cannot fail.
  */
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { ROOT } from '../../helpers/runner.ts';
@@ -23,14 +24,21 @@ interface Fault {
   name: string;
   apply(): Promise<void>;
   undo(): Promise<void>;
-  /** Title fragments of the tests that must fail, and what their message must say. */
-  mustFail: Array<{ title: string; message: RegExp }>;
+  /**
+   * Title fragments of the tests that must fail, and what their message must
+   * say; `verdicts`: the verdicts that count as failing (default FAIL; ERROR
+   * too for a test the suite could not judge); `repaired`: its verdicts on
+   * the repaired cluster (default ok; KNOWN for a test in the known profile).
+   */
+  mustFail: Array<{ title: string; message: RegExp; verdicts?: string[]; repaired?: string[] }>;
   /** What the failure message must not say (e.g. allowed cells reported blocked). */
   notMessage?: RegExp;
   /** Title fragments of tests that must still pass under the fault. */
   mustPass: string[];
   /** The row runs the connectivity tier too (--disruptive, with the local cluster's known-failures profile). */
   connectivity?: boolean;
+  /** Extra arguments of the run under the fault only (e.g. a broken agent image). */
+  brokenArgs?: string[];
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -53,6 +61,28 @@ async function restorePortmap(): Promise<void> {
 }
 
 const REFUSE_SCTP = join(ROOT, 'test', 'fixtures', 'faults', 'refuse-sctp.yaml');
+
+const REFUSE_EXEC = join(ROOT, 'test', 'fixtures', 'faults', 'refuse-exec.yaml');
+const GARBAGE_AGENT = join(ROOT, 'test', 'fixtures', 'faults', 'garbage-agent.sh');
+const GARBAGE_AGENT_IMAGE = 'localhost/sctp-e2e/agent-garbage:fault';
+
+/** Every test that probes from inside a pod (pod exec), with no verdict possible when the probe cannot run or says nothing. */
+const POD_PROBING = [
+  'pod to pod over SCTP by pod IP on the same node',
+  'pod to a ClusterIP Service over SCTP',
+  'pod to a NodePort Service over SCTP',
+  'node to pod and node to Service over SCTP',
+  'client reusing its source port',
+  'several SCTP streams and a 64 KiB message',
+  'default-deny ingress policy in namespace x for SCTP',
+  'only on SCTP port 80 (81 blocked)',
+  'only from pods pod=b in namespaces ns=y',
+  'deny all egress from x/a over SCTP',
+  'egress from x/a only to namespace z on SCTP port 81',
+];
+
+/** A pod-probing test's verdict on the repaired local cluster: the stale-conntrack test is in its known profile. */
+const repairedVerdicts = (title: string) => (title === 'client reusing its source port' ? ['KNOWN'] : ['ok']);
 
 const FAULTS: Fault[] = [
   {
@@ -182,6 +212,45 @@ const FAULTS: Fault[] = [
     mustPass: ['pod to pod over SCTP by pod IP on the same node'],
   },
   {
+    // Exec into the run's pods is refused once they run: nothing can be
+    // observed from inside a pod, so every such probing test is an error
+    // (never a pass, never a "blocked" cell); the outside client needs no
+    // exec and still passes.
+    name: 'pod exec refused after the pods start',
+    apply: async () => {
+      await kubectl('apply', '-f', REFUSE_EXEC);
+      await new Promise((r) => setTimeout(r, 3000)); // the policy is compiled asynchronously
+    },
+    undo: () => kubectl('delete', '-f', REFUSE_EXEC, '--wait=true').then(() => undefined),
+    connectivity: true,
+    notMessage: /observed blocked|observed connected/,
+    mustFail: POD_PROBING.map((title) => ({
+      title,
+      message: /could not run the probe.*exec refused by the fault harness/s,
+      verdicts: ['FAIL', 'ERROR'],
+      repaired: repairedVerdicts(title),
+    })),
+    mustPass: ['outside the cluster to a NodePort over SCTP'],
+  },
+  {
+    // The agent's probe prints garbage (and exits 0): no cell may read as
+    // blocked or connected; every pod-probing test is an error with the
+    // agent's raw output.
+    name: 'an agent that prints garbage',
+    apply: () => execa(GARBAGE_AGENT, ['apply']).then(() => undefined),
+    undo: () => execa(GARBAGE_AGENT, ['undo']).then(() => undefined),
+    brokenArgs: ['--agent-image', GARBAGE_AGENT_IMAGE],
+    connectivity: true,
+    notMessage: /observed blocked|observed connected|no reply within|refused \(ABORT/,
+    mustFail: POD_PROBING.map((title) => ({
+      title,
+      message: /(could not be judged|no verdict)[^]*garbage from a broken agent/,
+      verdicts: ['FAIL', 'ERROR'],
+      repaired: repairedVerdicts(title),
+    })),
+    mustPass: ['outside the cluster to a NodePort over SCTP'],
+  },
+  {
     name: 'kube-router stopped before the policy exists',
     apply: () => stopComponent('netpol'),
     undo: clusterUp,
@@ -222,7 +291,7 @@ describe('fault harness', function () {
       let broken: CliRun;
       try {
         // A short rule deadline: under the fault the rules never come.
-        broken = await sctpE2e([...args, '--rule-timeout', '10']);
+        broken = await sctpE2e([...args, '--rule-timeout', '10', ...(fault.brokenArgs ?? [])]);
       } finally {
         await fault.undo();
       }
@@ -231,7 +300,8 @@ describe('fault harness', function () {
       for (const f of fault.mustFail) {
         const observed = verdictOf(broken, f.title);
         table.push(`${fault.name} | ${f.title} | FAIL | ${observed}`);
-        if (observed !== 'FAIL') problems.push(`"${f.title}" must fail under the fault, was ${observed}`);
+        if (!(f.verdicts ?? ['FAIL']).includes(observed))
+          problems.push(`"${f.title}" must fail under the fault, was ${observed}`);
         else if (fault.notMessage?.test(failureText(broken, f.title)))
           problems.push(
             `"${f.title}" failed for the wrong reason (${fault.notMessage}):\n${failureText(broken, f.title)}`,
@@ -241,8 +311,10 @@ describe('fault harness', function () {
             `"${f.title}" failed without naming what is missing (${f.message}):\n${failureText(broken, f.title)}`,
           );
         const again = verdictOf(repaired, f.title);
-        table.push(`${fault.name} (repaired) | ${f.title} | ok | ${again}`);
-        if (again !== 'ok') problems.push(`"${f.title}" must pass once repaired, was ${again}`);
+        const repairedVerdicts = f.repaired ?? ['ok'];
+        table.push(`${fault.name} (repaired) | ${f.title} | ${repairedVerdicts.join('/')} | ${again}`);
+        if (!repairedVerdicts.includes(again))
+          problems.push(`"${f.title}" must be ${repairedVerdicts.join(' or ')} once repaired, was ${again}`);
       }
       for (const title of fault.mustPass) {
         const observed = verdictOf(broken, title);

@@ -81,7 +81,7 @@ export interface CliRun {
   stdout: string;
   stderr: string;
   /** Verdict per test title, from the progress lines. */
-  verdicts: Map<string, 'ok' | 'FAIL' | 'skip' | 'KNOWN'>;
+  verdicts: Map<string, 'ok' | 'FAIL' | 'ERROR' | 'skip' | 'KNOWN'>;
   summary?: { passed: number; failed: number; skipped: number };
   seconds: number;
 }
@@ -94,10 +94,10 @@ export async function sctpE2e(args: string[], env: Record<string, string | undef
     env: { SCTP_E2E_DEBUG: undefined, ...env },
     extendEnv: true,
   });
-  const verdicts = new Map<string, 'ok' | 'FAIL' | 'skip' | 'KNOWN'>();
+  const verdicts = new Map<string, 'ok' | 'FAIL' | 'ERROR' | 'skip' | 'KNOWN'>();
   for (const line of r.stdout.split('\n')) {
-    const m = /^(ok|FAIL|skip|KNOWN) +(.*) \(\d+\.\ds\) +\[/.exec(line);
-    if (m) verdicts.set(m[2], m[1] as 'ok' | 'FAIL' | 'skip' | 'KNOWN');
+    const m = /^(ok|FAIL|ERROR|skip|KNOWN) +(.*) \(\d+\.\ds\) +\[/.exec(line);
+    if (m) verdicts.set(m[2], m[1] as 'ok' | 'FAIL' | 'ERROR' | 'skip' | 'KNOWN');
   }
   const s = /^(\d+) passed, (\d+) failed, (\d+) skipped$/m.exec(r.stdout);
   return {

@@ -83,8 +83,17 @@ describe('reports of a run with a fault, known failures and the repair', functio
   const profile = join(tmp, 'known.yaml');
   writeFileSync(
     profile,
-    `known:\n  - test: "${FOCUS}"\n    reason: kube-router is stopped on purpose by the report test\n    reference: test/integration/report.test.ts\n`,
+    `known:\n  - test: "${FOCUS}"\n    message: "let TCP and UDP through"\n    reason: kube-router is stopped on purpose by the report test\n    reference: test/integration/report.test.ts\n`,
   );
+  /** The same entry with a message this failure does not have. */
+  const wrongMessage = join(tmp, 'wrong-message.yaml');
+  writeFileSync(
+    wrongMessage,
+    `known:\n  - test: "${FOCUS}"\n    message: "no such failure text"\n    reason: listed for another failure\n`,
+  );
+  /** An entry matching every test of the basic tier. */
+  const ambiguous = join(tmp, 'ambiguous.yaml');
+  writeFileSync(ambiguous, `known:\n  - test: "[Feature:SCTP]"\n    message: x\n    reason: too broad\n`);
 
   before(clusterUp);
   // Leave the cluster as the other tests expect it, whatever happened here.
@@ -109,7 +118,8 @@ describe('reports of a run with a fault, known failures and the repair', functio
     expect(record.cluster?.nodes[0]).to.include({ name: 'sctp-e2e-node1', proxyMode: 'iptables' });
     const failed = record.tests.find((t) => t.fullTitle === TITLE)!;
     expect(failed.verdict).to.equal('failed');
-    expect(failed.reason).to.match(/let TCP and UDP through on port 80/);
+    expect(failed.reason).to.match(/let TCP and UDP through: TCP to [\d.]+:80 connected/);
+    expect(failed.reason).to.not.match(/expected .* to (deeply )?equal/); // words, not assertion text
     const names = failed.evidence.map((e) => e.name);
     expect(names).to.include.members(['before the policy', 'after the policy']);
     expect(names.some((n) => n.startsWith('pods and logs in sctp-e2e-'))).to.equal(true);
@@ -190,6 +200,59 @@ describe('reports of a run with a fault, known failures and the repair', functio
     expect(md).to.match(
       /\| A NetworkPolicy matching an SCTP port does not allow TCP or UDP traffic \| known failure \|/,
     );
+  });
+
+  it('a profile entry whose message does not match the failure leaves it a plain FAIL saying so', async () => {
+    const run = await runUnderFault([
+      'run',
+      '--focus',
+      FOCUS,
+      '--rule-timeout',
+      '10',
+      '--known',
+      wrongMessage,
+      '--report-dir',
+      join(tmp, 'wrong'),
+    ]);
+    expect(run.code, detail(run)).to.equal(1);
+    expect(run.verdicts.get(TITLE), detail(run)).to.equal('FAIL');
+    expect(run.stdout).to.include(
+      'the known-failures entry "does not allow TCP or UDP" did not match: its message /no such failure text/ is not in this failure',
+    );
+  });
+
+  it('a profile entry matching several selected tests is exit 2 naming them', async () => {
+    const run = await sctpE2e(['run', '--known', ambiguous, '--report-dir', join(tmp, 'ambiguous')]);
+    expect(run.code, detail(run)).to.equal(2);
+    expect(run.stderr.trim().split('\n')).to.have.length(1);
+    expect(run.stderr).to.match(
+      /known-failures entry "\[Feature:SCTP\]" matches \d+ selected tests: "\[sig-network\]/,
+    );
+  });
+
+  it('the known failure is visibly known in the HTML report: "skipped" with its reason in the status box', async () => {
+    const results = join(knownDir, 'allure-results');
+    const result = readdirSync(results)
+      .filter((f) => f.endsWith('-result.json'))
+      .map((f) => JSON.parse(readFileSync(join(results, f), 'utf8')))
+      .find((r) => r.name && TITLE.endsWith(r.name));
+    expect(result.status).to.equal('skipped');
+    expect(result.statusDetails.message).to.equal(
+      'Known failure: kube-router is stopped on purpose by the report test (test/integration/report.test.ts)',
+    );
+    expect(result.statusDetails.known).to.equal(true);
+    expect(result.statusDetails.trace).to.match(/let TCP and UDP through/);
+    const r = await sctpE2e(['report', '--from', knownDir]);
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    const link = /\[in the HTML report\]\(report\.html(#\/[0-9a-f]{32})\)/.exec(summaryOf(knownDir));
+    expect(link).to.not.equal(null);
+    if (
+      await screenshot(
+        `file://${join(knownDir, 'report.html')}${link![1]}`,
+        join(SHOTS, 'sctp-e2e-report-known.png'),
+      )
+    )
+      process.stdout.write(`     screenshot: ${join(SHOTS, 'sctp-e2e-report-known.png')}\n`);
   });
 
   it('repaired, the listed test passes and is reported as a known failure that now passes', async () => {

@@ -67,6 +67,16 @@ describe('sctp-e2e run against the local cluster', function () {
       true,
     );
     expect(readFileSync(join(reportDir, 'junit.xml'), 'utf8')).to.include('[Feature:SCTP]');
+    // The summary says what the guard could not judge on this kernel, and that the
+    // LoadBalancer test declares the Service only.
+    const md = readFileSync(join(reportDir, 'summary.md'), 'utf8');
+    expect(md).to.match(
+      /\| sctp.ko is not loaded by a test that found it unloaded \| not judged \| no node has a loadable sctp module: kernel without module support/,
+    );
+    expect(md).to.match(/\| pod→LoadBalancer \(skip where unsupported\) \| (declared only|skipped) \|/);
+    const record = JSON.parse(readFileSync(join(reportDir, 'run.json'), 'utf8'));
+    expect(record.guard.start).to.deep.equal([{ node: 'sctp-e2e-node1', state: 'unavailable' }]);
+    expect(record.guard.findings).to.deep.equal([]);
     expect(await leftoverNamespaces()).to.equal('');
   });
 
@@ -126,6 +136,30 @@ describe('sctp-e2e run against the local cluster', function () {
     expect(run.code, run.stdout).to.equal(1);
     expect(run.summary).to.deep.equal({ passed: 0, failed: 1, skipped: 0 });
     expect(run.stdout).to.match(/SCTP conntrack entries for source port 40123/);
+  });
+
+  it('--strict: a known failure makes the exit code 1 and the summary says which', async () => {
+    const run = await sctpE2e([
+      'run',
+      '--disruptive',
+      '--strict',
+      '--focus',
+      'reusing its source port',
+      '--known',
+      join(ROOT, 'fixtures', 'known', 'local-cluster.yaml'),
+      '--report-dir',
+      join(tmp, 'strict'),
+    ]);
+    expect(run.code, run.stdout).to.equal(1);
+    expect(run.summary).to.deep.equal({ passed: 0, failed: 0, skipped: 1 });
+    expect(run.stdout).to.match(
+      /^--strict: 1 test\(s\) skipped or known make the run fail: .*reusing its source port/m,
+    );
+    const md = readFileSync(join(tmp, 'strict', 'summary.md'), 'utf8');
+    expect(md).to.include('**Exit 1: --strict: a test was skipped or a known failure.**');
+    expect(md).to.match(
+      /- --strict: known failure .*reusing its source port.* — kube-proxy v1\.34\.4 clears stale conntrack/,
+    );
   });
 
   it('lists what run would run, without a cluster', async () => {

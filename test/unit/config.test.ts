@@ -2,7 +2,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { envName, flagName, loadConfig, newRunId } from '../../helpers/config.ts';
+import { existsSync, statSync } from 'node:fs';
+import {
+  attachNegativeValues,
+  ensureReportDir,
+  envName,
+  flagName,
+  loadConfig,
+  newRunId,
+} from '../../helpers/config.ts';
 import { SuiteError } from '../../helpers/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sctp-e2e-config-'));
@@ -54,6 +62,8 @@ describe('config', () => {
       /invalid flag nodeAccess: "telnet" — use one of auto, ssh, pod, none/,
     ],
     ['a bad number', { sshPort: 'abc' }, /invalid flag sshPort: "abc" is not a positive number/],
+    ['a negative number', { probeTimeout: '-5' }, /invalid flag probeTimeout: "-5" is not a positive number/],
+    ['zero', { podTimeout: '0' }, /invalid flag podTimeout: "0" is not a positive number/],
     ['a broken regex', { focus: '[Feature:SCTP' }, /invalid --focus regex/],
     ['ssh without a key', { nodeAccess: 'ssh' }, /--node-access ssh needs an SSH key/],
     ['a missing key file', { sshKey: '/nonexistent/key' }, /SSH key \/nonexistent\/key does not exist/],
@@ -109,5 +119,57 @@ describe('config', () => {
     const a = newRunId(new Date('2026-11-22T10:00:00Z'));
     expect(a).to.match(/^2611221000-[a-z0-9]{1,4}$/);
     expect(newRunId()).to.not.equal(newRunId());
+  });
+
+  it('gives a negative number after a value flag to that flag, as --flag=-5', () => {
+    const values = new Set(['probe-timeout', 'focus']);
+    expect(attachNegativeValues(['run', '--probe-timeout', '-5'], values)).to.deep.equal([
+      'run',
+      '--probe-timeout=-5',
+    ]);
+    expect(attachNegativeValues(['--probe-timeout', '-.5', '--quiet'], values)).to.deep.equal([
+      '--probe-timeout=-.5',
+      '--quiet',
+    ]);
+    // Already joined, a flag after a value flag, or a boolean flag: untouched.
+    for (const argv of [['--probe-timeout=-5'], ['--focus', '--quiet'], ['--quiet', '-5']])
+      expect(attachNegativeValues(argv, values)).to.deep.equal(argv);
+  });
+});
+
+describe('report dir', () => {
+  const fail = (path: string): string => {
+    try {
+      ensureReportDir(path);
+    } catch (err) {
+      expect(err).to.be.instanceOf(SuiteError);
+      return (err as SuiteError).oneLine();
+    }
+    throw new Error(`${path} was accepted`);
+  };
+
+  it('refuses a directory under /proc at once, in one line (it used to spin forever)', () => {
+    const started = Date.now();
+    const line = fail('/proc/forbidden');
+    expect(Date.now() - started).to.be.below(1000);
+    expect(line).to.match(
+      /^sctp-e2e: --report-dir \/proc\/forbidden is not a directory this run can write \(ENOENT/,
+    );
+    expect(line).to.include('— give a directory you can create and write').and.not.include('\n');
+  });
+
+  it('refuses a path through a file and a file itself', () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    expect(fail(join(file, 'reports'))).to.match(/ENOTDIR/);
+    expect(fail(file)).to.match(/ENOTDIR/);
+  });
+
+  it('creates missing levels and leaves no probe file behind', () => {
+    const nested = join(dir, 'new', 'deeper', 'reports');
+    ensureReportDir(nested);
+    expect(statSync(nested).isDirectory()).to.equal(true);
+    expect(existsSync(join(nested, `.sctp-e2e-write-test-${process.pid}`))).to.equal(false);
+    ensureReportDir(nested); // an existing, writable directory is fine
   });
 });

@@ -5,25 +5,19 @@
  */
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
+import { parseSctpCommandFlags } from '../../helpers/openshift/commands.ts';
+import { decodeDataUrl, machineConfigEnablesSctp } from '../../helpers/openshift/ignition.ts';
+import { readFixture, renderMachineConfig, roleLabelsFor } from '../../helpers/openshift/machine-config.ts';
+import { parseNodeSctpFiles } from '../../helpers/openshift/node-files.ts';
 import {
   BLACKLIST_FILE,
   MODULES_LOAD_FILE,
   ROLE_LABEL,
-  decodeDataUrl,
-  machineConfigEnablesSctp,
-  nodeSctpRemedy,
-  parseNodeSctpFiles,
-  parseSctpCommandFlags,
-  poolForNode,
-  poolSctp,
-  readFixture,
-  renderMachineConfig,
-  roleLabelsFor,
-  rolloutState,
-  selectorMatches,
   type MachineConfig,
   type MachineConfigPool,
-} from '../../helpers/openshift.ts';
+} from '../../helpers/openshift/objects.ts';
+import { nodeSctpRemedy, poolForNode, poolSctp, selectorMatches } from '../../helpers/openshift/pools.ts';
+import { rolloutState } from '../../helpers/openshift/rollout.ts';
 import { SuiteError } from '../../helpers/errors.ts';
 
 type File = Record<string, unknown>;

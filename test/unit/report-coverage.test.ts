@@ -4,6 +4,7 @@
  * worst of its tests' with the reasons a reader needs.
  */
 import { expect } from 'chai';
+import type { GuardResult, NodeGuard } from '../../helpers/outcome.ts';
 import { coverage, KEP614, STORY } from '../../helpers/report/kep614.ts';
 import {
   countVerdicts,
@@ -51,7 +52,7 @@ describe('KEP-614 coverage matrix', () => {
     };
     walk(mocha.suite);
     expect(stories.size).to.be.greaterThan(10);
-    const mapped = new Set(KEP614.flatMap((i) => i.stories ?? []));
+    const mapped = new Set(KEP614.flatMap((i) => [...(i.stories ?? []), ...(i.declaredBy ?? [])]));
     expect(
       [...stories].filter((s) => !mapped.has(s)),
       'stories no KEP-614 item names',
@@ -123,18 +124,99 @@ describe('KEP-614 coverage matrix', () => {
     );
   });
 
-  it('judges the module guard on the guard alone, and only with node access', () => {
-    const tests = [
-      { story: STORY.declare, verdict: 'failed' as const, message: 'the Service has no SCTP port' },
+  const guard = (judgement: NodeGuard['judgement'], why: string, after = 'not-loaded'): GuardResult => ({
+    nodes: [{ node: 'node1', before: 'not-loaded', after, judgement, why }],
+  });
+
+  it('judges the module guard on the guard alone: failed when broken, passed only when a loadable module stayed out', () => {
+    const item = 'sctp.ko is not loaded by a test that found it unloaded';
+    const held = guard('held', 'a loadable sctp.ko stayed unloaded');
+    const r = run([
+      { story: STORY.declare, verdict: 'failed', failure: 'the Service has no SCTP port', guard: held },
+      { story: STORY.hostPortRule, verdict: 'passed', guard: held },
+    ]);
+    expect(rowOf(r, item)).to.include({ status: 'passed', detail: 'held in 2 of 2 tests' });
+    const broken = run([
+      { story: STORY.declare, verdict: 'passed', guard: held },
       {
         story: STORY.hostPortRule,
-        verdict: 'failed' as const,
-        message: 'sctp.ko was loaded during this test on node1',
+        verdict: 'failed',
+        title: 'hostPort rule',
+        guard: guard('broken', 'sctp.ko went from not-loaded to loaded', 'loaded'),
       },
-    ];
+    ]);
+    expect(rowOf(broken, item)).to.include({
+      status: 'failed',
+      detail: 'hostPort rule: node1: sctp.ko went from not-loaded to loaded',
+    });
+  });
+
+  it('says "not judged", with the reason, when no node had a loadable, unloaded module (this machine)', () => {
     const item = 'sctp.ko is not loaded by a test that found it unloaded';
-    const withAccess = run(tests);
-    withAccess.cluster = {
+    const none = guard('not judged', 'no loadable sctp module: kernel without module support');
+    const r = run([
+      { story: STORY.declare, verdict: 'passed', guard: none },
+      { story: STORY.proxier, verdict: 'passed', guard: none },
+    ]);
+    expect(rowOf(r, item)).to.include({
+      status: 'not judged',
+      detail:
+        'no node has a loadable sctp module: kernel without module support (2 tests read every node before and after)',
+    });
+    const noAccess = run([
+      {
+        story: STORY.declare,
+        verdict: 'passed',
+        guard: guard('not judged', 'no node access: --node-access none'),
+      },
+    ]);
+    expect(rowOf(noAccess, item).status).to.equal('not judged');
+    expect(rowOf(noAccess, item).detail).to.include('no node access');
+    // A load between tests fails the item even though every test's own guard held.
+    const between = run([{ story: STORY.declare, verdict: 'passed', guard: guard('held', 'ok') }]);
+    between.guard = {
+      start: [],
+      end: [],
+      findings: ['node1: sctp.ko went from not-loaded to loaded between …'],
+    };
+    expect(rowOf(between, item).status).to.equal('failed');
+  });
+
+  it('counts for "userspace SCTP stacks" only the guard of the connectivity tests, not their verdicts', () => {
+    const conn = { tier: '[Feature:SCTPConnectivity]' as const, fullTitle: '[Feature:SCTPConnectivity] t' };
+    const r = run([
+      { ...conn, story: STORY.staleConntrack, verdict: 'failed', guard: guard('held', 'ok') },
+      { ...conn, story: STORY.podPodService, verdict: 'passed', guard: guard('held', 'ok') },
+    ]);
+    expect(rowOf(r, 'userspace SCTP stacks on nodes where the module must stay unloaded').status).to.equal(
+      'passed',
+    );
+    expect(rowOf(r, STORY.staleConntrack).status).to.equal('failed');
+  });
+
+  it('says "declared only" for the LoadBalancer item whose traffic no test sends', () => {
+    const r = run([{ story: STORY.loadBalancer, verdict: 'passed' }]);
+    expect(rowOf(r, STORY.loadBalancer).status).to.equal('declared only');
+    expect(rowOf(r, STORY.loadBalancer).detail).to.match(
+      /^only declared \(the API accepts it\); no test sends SCTP traffic through a load balancer/,
+    );
+  });
+
+  it('says "declared only" when only the declaration test of an item passed, "passed" once its traffic test did', () => {
+    const item = 'externalIPs reachable from outside the cluster';
+    const declared = run([{ story: STORY.externalIPs, verdict: 'passed' }]);
+    expect(rowOf(declared, item).status).to.equal('declared only');
+    expect(rowOf(declared, item).detail).to.match(/its SCTP traffic was not tested in this run/);
+    const both = run([
+      { story: STORY.externalIPs, verdict: 'passed' },
+      { story: STORY.externalIPsOutside, verdict: 'passed' },
+    ]);
+    expect(rowOf(both, item).status).to.equal('passed');
+  });
+
+  it('the proxier criteria follow the cluster’s kube-proxy mode', () => {
+    const r = run([{ story: STORY.declare, verdict: 'passed' }]);
+    r.cluster = {
       server: 's',
       serverVersion: 'v',
       nodeAccess: 'ssh',
@@ -142,16 +224,16 @@ describe('KEP-614 coverage matrix', () => {
       nodes: [{ name: 'n', proxyMode: 'ipvs' }],
       openshift: '',
     };
-    expect(rowOf(withAccess, item)).to.include({
-      status: 'failed',
-      detail: 'failed: test 1; 1 of 2 tests passed',
-    });
-    expect(rowOf(withAccess, 'the ipvs proxier works').status).to.equal('not covered'); // no proxier test ran
-    expect(rowOf(withAccess, 'the iptables proxier works').detail).to.equal(
+    expect(rowOf(r, 'the ipvs proxier works').status).to.equal('not covered'); // no proxier test ran
+    expect(rowOf(r, 'the iptables proxier works').detail).to.equal(
       'needs a cluster whose kube-proxy runs in iptables mode (this one: ipvs)',
     );
-    const noAccess = run(tests);
-    noAccess.cluster = { ...withAccess.cluster, nodeAccess: 'none' };
-    expect(rowOf(noAccess, item).status).to.equal('not covered');
+  });
+
+  it('rebuilt without run.json, an item without tests is "not judged", not "not covered"', () => {
+    const r = run([{ story: STORY.declare, verdict: 'passed' }]);
+    r.rebuiltFrom = 'x';
+    expect(rowOf(r, 'DNS SRV records with _sctp')).to.include({ status: 'not judged' });
+    expect(rowOf(r, 'DNS SRV records with _sctp').detail).to.match(/selection is not known/);
   });
 });

@@ -6,16 +6,30 @@
  * left out, and the local cluster's preflight facts.
  */
 import { Reachability, renderComparison, renderReachability } from '../../helpers/netpol/model.ts';
-import { STORY } from '../../helpers/report/kep614.ts';
+import type { GuardResult } from '../../helpers/outcome.ts';
 import { countVerdicts, type RunRecord, type TestRecord } from '../../helpers/report/run-record.ts';
+import { STORY, type Story } from '../../helpers/story.ts';
 
 const BASIC = '[sig-network] SCTP [Feature:SCTP]';
 const CONN = '[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive]';
 
+/** What the guard says on this machine's kernel: nothing to judge. */
+export const GUARD_NOT_JUDGED: GuardResult = {
+  nodes: [
+    {
+      node: 'sctp-e2e-node1',
+      before: 'unavailable',
+      after: 'unavailable',
+      judgement: 'not judged',
+      why: 'no loadable sctp module: kernel without module support',
+    },
+  ],
+};
+
 function test(
   describe: string,
   title: string,
-  story: string,
+  story: Story,
   verdict: TestRecord['verdict'],
   extra: Partial<TestRecord> = {},
 ): TestRecord {
@@ -28,6 +42,7 @@ function test(
     verdict,
     durationMs: 2345,
     evidence: [],
+    guard: GUARD_NOT_JUDGED,
     ...extra,
   };
 }
@@ -54,7 +69,7 @@ export function fixtureRun(): RunRecord {
       'failed',
       {
         reason: POLICY_FAILURE,
-        message: POLICY_FAILURE,
+        failure: POLICY_FAILURE,
         evidence: [
           {
             name: 'before the policy',
@@ -85,14 +100,25 @@ export function fixtureRun(): RunRecord {
       STORY.staleConntrack,
       'known',
       {
-        reason:
-          'kube-proxy clears stale conntrack entries only for UDP Services (kubernetes/kubernetes#115299); failed with: timeout',
-        message: 'the first association from the reused source port did not complete',
+        reason: 'kube-proxy clears stale conntrack entries only for UDP Services',
+        failure: 'the first association from the reused source port did not complete: timeout',
+        known: {
+          test: 'reusing its source port',
+          message: '^the first association from the reused source port did not complete',
+          reason: 'kube-proxy clears stale conntrack entries only for UDP Services',
+          reference: 'kubernetes/kubernetes#115299',
+        },
         evidence: [{ name: 'conntrack entries for source port 40123', text: 'sctp 132 ... dport=7777' }],
       },
     ),
     test(`${CONN} paths`, 'pod to pod over SCTP by pod IP on the same node', STORY.podPodService, 'passed', {
-      knownNowPasses: 'flaky on kind (example#1)',
+      knownNowPasses: true,
+      known: {
+        test: 'pod IP on the same node',
+        message: 'timeout',
+        reason: 'flaky on kind',
+        reference: 'example#1',
+      },
     }),
     test(
       `${CONN} NetworkPolicy over SCTP (truth table)`,
@@ -101,7 +127,7 @@ export function fixtureRun(): RunRecord {
       'failed',
       {
         reason: 'NetworkPolicy over SCTP: 8 of 162 cells differ from expected after 30 s:',
-        message:
+        failure:
           'NetworkPolicy over SCTP: 8 of 162 cells differ from expected after 30 s:\nx/a → x/b :81 expected blocked, observed connected',
         evidence: [
           { name: 'expected', text: renderReachability('Expected', expected) },

@@ -1,0 +1,54 @@
+/**
+ * The module guard as steps of a run: one tracker per run, read at run
+ * start (startRunGuard), before and after each guarded test, and at run end
+ * (endRunGuard). The guard holds for the basic tier always, and for any test
+ * run with the userspace agent: userspace SCTP works only while sctp.ko is out.
+ */
+import { GuardTracker, judgeGuard, readNodes, type RunGuard } from '../module-guard.ts';
+import type { GuardResult } from '../outcome.ts';
+import { nodeNames, type RunContext } from '../run-context.ts';
+import { TIER, type Tier } from '../story.ts';
+
+const trackers = new WeakMap<RunContext, GuardTracker>();
+
+function tracker(ctx: RunContext): GuardTracker {
+  let t = trackers.get(ctx);
+  if (!t) trackers.set(ctx, (t = new GuardTracker(() => readNodes(ctx.access, nodeNames(ctx)))));
+  return t;
+}
+
+export function isGuarded(ctx: RunContext, tier: Tier): boolean {
+  return tier === TIER.basic || ctx.agent.kind === 'usrsctp';
+}
+
+export async function startRunGuard(ctx: RunContext): Promise<void> {
+  await tracker(ctx).start();
+}
+
+export function endRunGuard(ctx: RunContext): Promise<RunGuard> {
+  return tracker(ctx).end();
+}
+
+/**
+ * Wraps a test's body and cleanup: reads before, runs, reads after. Returns
+ * undefined for a test the guard does not hold for (noted, so a load after
+ * it is not blamed on the gap).
+ */
+export async function guarded(
+  ctx: RunContext,
+  tier: Tier,
+  title: string,
+  run: () => Promise<void>,
+): Promise<GuardResult | undefined> {
+  const t = tracker(ctx);
+  if (!isGuarded(ctx, tier)) {
+    t.unguarded(title);
+    await run();
+    return undefined;
+  }
+  const before = await t.before(title);
+  await run();
+  const after = await readNodes(ctx.access, nodeNames(ctx));
+  t.after(title, after);
+  return judgeGuard(before, after);
+}

@@ -1,0 +1,166 @@
+/**
+ * The module guard driven through a fake NodeAccess that answers with the
+ * module-state command's real output format (test/fixtures/module-state.*.txt):
+ * kernels that have the module (not loaded, loaded mid-test, loaded between
+ * tests, built in, blacklisted), this machine's kernel without module
+ * support, and nodes whose state cannot be read.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { GuardTracker, judgeGuard, readNodes, type Readings } from '../../helpers/module-guard.ts';
+import type { ExecResult, NodeAccess } from '../../helpers/node-access.ts';
+import { ROOT } from '../../helpers/runner.ts';
+
+const fixture = (name: string) =>
+  readFileSync(join(ROOT, 'test', 'fixtures', `module-state.${name}.txt`), 'utf8');
+
+/** A node access whose answer per node is set by the test, like a node whose module state changes. */
+class FakeAccess implements NodeAccess {
+  readonly kind = 'ssh' as const;
+  answers = new Map<string, ExecResult | Error>();
+  set(node: string, answer: string | ExecResult | Error): void {
+    this.answers.set(node, typeof answer === 'string' ? { stdout: answer, stderr: '', code: 0 } : answer);
+  }
+  async exec(node: string): Promise<ExecResult> {
+    const a = this.answers.get(node);
+    if (!a || a instanceof Error) throw a ?? new Error(`no such node ${node}`);
+    return a;
+  }
+  async close(): Promise<void> {}
+}
+
+async function guardOver(
+  nodes: Record<string, [before: string | ExecResult | Error, after: string | ExecResult | Error]>,
+) {
+  const access = new FakeAccess();
+  const names = Object.keys(nodes);
+  for (const n of names) access.set(n, nodes[n][0]);
+  const before = await readNodes(access, names);
+  for (const n of names) access.set(n, nodes[n][1]);
+  const after = await readNodes(access, names);
+  return judgeGuard(before, after);
+}
+
+const node = (g: Awaited<ReturnType<typeof guardOver>>, name: string) =>
+  g.nodes.find((n) => n.node === name)!;
+
+describe('module guard', () => {
+  it('holds on a node whose loadable module stays unloaded', async () => {
+    const g = await guardOver({ n1: [fixture('not-loaded'), fixture('not-loaded')] });
+    expect(node(g, 'n1')).to.include({ before: 'not-loaded', after: 'not-loaded', judgement: 'held' });
+  });
+
+  it('breaks on a module loaded during the test', async () => {
+    const g = await guardOver({
+      n1: [fixture('not-loaded'), fixture('loaded')],
+      n2: [fixture('not-loaded'), fixture('not-loaded')],
+    });
+    expect(node(g, 'n1')).to.include({ judgement: 'broken', why: 'sctp.ko went from not-loaded to loaded' });
+    expect(node(g, 'n2').judgement).to.equal('held');
+  });
+
+  it('breaks on any transition into loaded from a state other than loaded or builtin', async () => {
+    const g = await guardOver({
+      unavailable: [fixture('unavailable-with-modules'), fixture('loaded')],
+      blacklisted: [fixture('not-loaded-blacklisted'), fixture('loaded')],
+    });
+    expect(node(g, 'unavailable').judgement).to.equal('broken');
+    expect(node(g, 'blacklisted').judgement).to.equal('broken');
+  });
+
+  it('does not judge built in, already loaded, blacklisted or absent modules, and says why', async () => {
+    const g = await guardOver({
+      builtin: [fixture('builtin'), fixture('builtin')],
+      loaded: [fixture('loaded'), fixture('loaded')],
+      blacklisted: [fixture('not-loaded-blacklisted'), fixture('not-loaded-blacklisted')],
+      thisMachine: [fixture('no-modules-no-sctp'), fixture('no-modules-no-sctp')],
+    });
+    expect(g.nodes.every((n) => n.judgement === 'not judged')).to.equal(true);
+    expect(node(g, 'builtin').why).to.match(/built into the kernel/);
+    expect(node(g, 'loaded').why).to.match(/already loaded/);
+    expect(node(g, 'blacklisted').why).to.match(/blacklisted/);
+    expect(node(g, 'thisMachine').why).to.equal('no loadable sctp module: kernel without module support');
+  });
+
+  it('never passes an unreadable node: exec failure, non-zero exit, empty or foreign output keep the raw output', async () => {
+    const g = await guardOver({
+      refused: [
+        fixture('not-loaded'),
+        new Error('ssh: connect to host 10.0.0.2 port 22: Connection refused'),
+      ],
+      exit: [fixture('not-loaded'), { stdout: '', stderr: 'sh: 1: nsenter: not found', code: 127 }],
+      empty: [{ stdout: '', stderr: '', code: 0 }, fixture('not-loaded')],
+      garbage: [fixture('not-loaded'), '<html>502 Bad Gateway</html>'],
+    });
+    for (const n of g.nodes) {
+      expect(n.judgement, n.node).to.equal('not judged');
+      expect(n.raw, n.node).to.be.a('string');
+    }
+    expect(node(g, 'refused').raw).to.include('Connection refused');
+    expect(node(g, 'exit').why).to.match(/after the test: the state command exited 127/);
+    expect(node(g, 'exit').raw).to.include('nsenter: not found');
+    expect(node(g, 'empty').why).to.match(/before the test: the state command printed nothing/);
+    expect(node(g, 'garbage').raw).to.include('502 Bad Gateway');
+  });
+
+  it('without node access says so on every node', async () => {
+    const access: NodeAccess = {
+      kind: 'none',
+      unavailableReason: '--node-access none',
+      exec: () => Promise.reject(new Error('no')),
+      close: async () => {},
+    };
+    const r = await readNodes(access, ['n1']);
+    const g = judgeGuard(r, r);
+    expect(g.nodes[0]).to.include({ judgement: 'not judged', why: 'no node access: --node-access none' });
+  });
+
+  describe('between tests (GuardTracker)', () => {
+    function tracked(): { access: FakeAccess; tracker: GuardTracker } {
+      const access = new FakeAccess();
+      access.set('n1', fixture('not-loaded'));
+      return { access, tracker: new GuardTracker(() => readNodes(access, ['n1'])) };
+    }
+
+    it('catches a load between two tests and names both', async () => {
+      const { access, tracker } = tracked();
+      await tracker.start();
+      const before1 = await tracker.before('test A');
+      tracker.after('test A', before1);
+      access.set('n1', fixture('loaded')); // e.g. the suite itself, between the tests
+      await tracker.before('test B');
+      expect(tracker.findings).to.have.length(1);
+      expect(tracker.findings[0]).to.match(
+        /^n1: sctp.ko went from not-loaded to loaded between after "test A" and before "test B"/,
+      );
+    });
+
+    it('catches a load before the first test and after the last one', async () => {
+      const { access, tracker } = tracked();
+      await tracker.start();
+      access.set('n1', fixture('loaded'));
+      const r: Readings = await tracker.before('test A');
+      tracker.after('test A', r);
+      expect(tracker.findings[0]).to.match(/between the run start and before "test A"/);
+      access.set('n1', fixture('not-loaded'));
+      const r2 = await tracker.before('test B');
+      tracker.after('test B', r2);
+      access.set('n1', fixture('loaded'));
+      const end = await tracker.end();
+      expect(end.findings).to.have.length(2);
+      expect(end.findings[1]).to.match(/between after "test B" and at the run end/);
+      expect(end.start).to.deep.equal([{ node: 'n1', state: 'not-loaded' }]);
+      expect(end.end).to.deep.equal([{ node: 'n1', state: 'loaded' }]);
+    });
+
+    it('does not blame a gap on the guard when a kernel-SCTP test ran in it', async () => {
+      const { access, tracker } = tracked();
+      await tracker.start();
+      tracker.unguarded('connectivity test with agnhost');
+      access.set('n1', fixture('loaded'));
+      await tracker.end();
+      expect(tracker.findings).to.deep.equal([]);
+    });
+  });
+});
