@@ -10,7 +10,7 @@
  *   sctp-e2e cleanup    remove namespaces left by crashed runs
  *   sctp-e2e cluster    up | down | status | env — the local cluster
  *   sctp-e2e local      cluster up, then run both tiers with the local known-failures profile
- *   sctp-e2e job        run the suite inside the cluster as a Job (helpers/job.ts); --keep leaves its objects
+ *   sctp-e2e job        run the suite inside the cluster as a Job (helpers/in-cluster/job.ts); --keep leaves its objects
  *   sctp-e2e enable-sctp | disable-sctp --openshift [--pool worker]
  *                       apply / remove the documented load-sctp-module MachineConfig
  *
@@ -31,11 +31,11 @@ import {
   envName,
   type Config,
   type RawSettings,
-} from '../helpers/config.ts';
-import { SuiteError, errorText } from '../helpers/errors.ts';
-import { loadKubeConfig, makeKube, checkApi } from '../helpers/kube.ts';
-import { deleteNamespace, listRunNamespaces } from '../helpers/namespaces.ts';
-import { preflightTable, readClusterFacts, type ClusterFacts } from '../helpers/preflight.ts';
+} from '../helpers/framework/config.ts';
+import { SuiteError, errorText } from '../helpers/framework/errors.ts';
+import { loadKubeConfig, makeKube, checkApi } from '../helpers/access/kube.ts';
+import { deleteNamespace, listRunNamespaces } from '../helpers/access/namespaces.ts';
+import { preflightTable, readClusterFacts, type ClusterFacts } from '../helpers/access/preflight.ts';
 import {
   allureResultFiles,
   htmlAnchors,
@@ -51,11 +51,11 @@ import {
   parseSctpCommandFlags,
   type RawSctpFlags,
 } from '../helpers/openshift/commands.ts';
-import { jobCommand, stopJob } from '../helpers/job.ts';
-import { abortRun, closeRun, openRun, runAborted } from '../helpers/run-context.ts';
-import { setNotices } from '../helpers/notices.ts';
-import { listTitles, loadSuites, ROOT, runSuites } from '../helpers/runner.ts';
-import { endRunGuard, startRunGuard } from '../helpers/steps/guard.ts';
+import { jobCommand, stopJob } from '../helpers/in-cluster/job.ts';
+import { abortRun, closeRun, openRun, runAborted } from '../helpers/framework/run-context.ts';
+import { setNotices } from '../helpers/framework/notices.ts';
+import { listTitles, loadSuites, ROOT, runSuites } from '../helpers/framework/runner.ts';
+import { endRunGuard, startRunGuard } from '../helpers/framework/steps/guard.ts';
 
 const USAGE = `usage: sctp-e2e <run|job|report|preflight|list|cleanup|local|cluster up|down|status|env|enable-sctp|disable-sctp> [flags]
 

@@ -10,8 +10,15 @@
  * probe gave no answer at all (`error`) is never blocked: it is kept apart,
  * and the test that meets it is an error (see verdict.ts).
  */
-import { inPod, probe, type Agent, type Executor, type ProbeResult, type ProbeResultKind } from '../agent.ts';
-import type { Kube } from '../kube.ts';
+import {
+  inPod,
+  probe,
+  type Agent,
+  type Executor,
+  type ProbeResult,
+  type ProbeResultKind,
+} from '../probing/agent.ts';
+import type { Kube } from '../access/kube.ts';
 import {
   CELLS,
   MODEL_PODS,

@@ -5,8 +5,8 @@
  * agent's) is not an observation of the cluster at all, so it can neither
  * pass a deny check nor fail an allow check: the test becomes an error.
  */
-import type { Agent, ProbeResult } from '../agent.ts';
-import { TestError } from '../errors.ts';
+import type { Agent, ProbeResult } from '../probing/agent.ts';
+import { TestError } from '../framework/errors.ts';
 import { cellId, type Cell } from './model.ts';
 
 export type CellVerdict = 'connected' | 'blocked' | 'error';

@@ -2,8 +2,8 @@
  * OpenShift: The Machine Config Operator's API through @kubernetes/client-node (no `oc`).
  */
 import * as k8s from '@kubernetes/client-node';
-import { SuiteError } from '../errors.ts';
-import { apiMessage, apiStatus } from '../kube.ts';
+import { SuiteError } from '../framework/errors.ts';
+import { apiMessage, apiStatus } from '../access/kube.ts';
 import { MCO_GROUP, MCO_VERSION, type MachineConfig, type MachineConfigPool } from './objects.ts';
 import { oneLine } from './rollout.ts';
 

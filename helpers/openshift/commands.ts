@@ -5,10 +5,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { stringify as stringifyYaml } from 'yaml';
-import type { Config } from '../config.ts';
-import { SuiteError } from '../errors.ts';
-import { checkApi, loadKubeConfig, makeKube } from '../kube.ts';
-import { poll, PollTimeout, NotYet } from '../poll.ts';
+import type { Config } from '../framework/config.ts';
+import { SuiteError } from '../framework/errors.ts';
+import { checkApi, loadKubeConfig, makeKube } from '../access/kube.ts';
+import { poll, PollTimeout, NotYet } from '../framework/poll.ts';
 import { OpenShiftApi, isOpenShift } from './api.ts';
 import { machineConfigNameFor, renderMachineConfig, roleLabelsFor } from './machine-config.ts';
 import { MCO_GROUP, type MachineConfig, type MachineConfigPool, ROLE_LABEL } from './objects.ts';

@@ -4,7 +4,7 @@
  * decoded contents, never by names.
  */
 import { gunzipSync } from 'node:zlib';
-import { errorText } from '../errors.ts';
+import { errorText } from '../framework/errors.ts';
 import { BLACKLIST_FILE, MODULES_LOAD_FILE, type MachineConfig } from './objects.ts';
 
 export interface IgnitionFile {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { SuiteError } from '../errors.ts';
+import { SuiteError } from '../framework/errors.ts';
 import {
   FIXTURE_NAME,
   FIXTURE_PATH,

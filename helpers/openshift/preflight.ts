@@ -2,10 +2,10 @@
  * OpenShift: Run-level: the preflight's OpenShift section and the per-node remedy the
  * connectivity tier skips with.
  */
-import { SuiteError, errorText } from '../errors.ts';
-import { execOnNodes } from '../node-access.ts';
-import type { RunContext } from '../run-context.ts';
-import { textTable } from '../text-table.ts';
+import { SuiteError, errorText } from '../framework/errors.ts';
+import { execOnNodes } from '../access/node-access.ts';
+import type { RunContext } from '../framework/run-context.ts';
+import { textTable } from '../report/text-table.ts';
 import { OpenShiftApi, isOpenShift } from './api.ts';
 import { machineConfigEnablesSctp } from './ignition.ts';
 import { NODE_SCTP_FILES_COMMAND, type NodeSctpFiles, parseNodeSctpFiles } from './node-files.ts';

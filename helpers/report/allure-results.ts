@@ -11,9 +11,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { countVerdicts, describeKnownEntry, type TestOutcome } from '../outcome.ts';
-import { GUARD_ATTACHMENT, OUTCOME_PARAMETER } from '../steps/allure.ts';
-import { tierOf, type Story } from '../story.ts';
+import { countVerdicts, describeKnownEntry, type TestOutcome } from '../framework/outcome.ts';
+import { GUARD_ATTACHMENT, OUTCOME_PARAMETER } from '../framework/steps/allure.ts';
+import { tierOf, type Story } from '../framework/story.ts';
 import { keptEvidence, type RunRecord, type TestRecord } from './run-record.ts';
 
 interface AllureAttachment {

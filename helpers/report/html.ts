@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { SuiteError } from '../errors.ts';
+import { SuiteError } from '../framework/errors.ts';
 
 const GENERATE_TIMEOUT_MS = 300_000;
 

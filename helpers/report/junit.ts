@@ -5,7 +5,7 @@
  * sees); the console shows the same, allure attaches it.
  */
 import { writeFileSync } from 'node:fs';
-import { describeKnownEntry, guardTable, type TestOutcome } from '../outcome.ts';
+import { describeKnownEntry, guardTable, type TestOutcome } from '../framework/outcome.ts';
 
 const xml = (s: string) =>
   s

@@ -1,18 +1,18 @@
 /**
  * The KEP-614 test plan, user stories and GA criteria as one table, each item
  * mapped to the stories our tests carry (sctpIt's second argument, constants
- * of helpers/story.ts), so the summary can say for every item: passed,
+ * of helpers/framework/story.ts), so the summary can say for every item: passed,
  * failed, error, skipped (why), known failure, declared only (the object
  * was declared, its traffic not tested), not judged (why), not selected or
  * not covered. An item counts only the tests that exercise it. A story no
  * item names is a test the matrix would not show:
  * test/unit/report-coverage.test.ts keeps the two in step.
  */
-import type { GuardResult } from '../outcome.ts';
-import { STORY, TIER } from '../story.ts';
+import type { GuardResult } from '../framework/outcome.ts';
+import { STORY, TIER } from '../framework/story.ts';
 import type { RunRecord, TestRecord, UnselectedTest, Verdict } from './run-record.ts';
 
-export { STORY } from '../story.ts';
+export { STORY } from '../framework/story.ts';
 
 /** A test as the matrix sees it, run or not. */
 export type TestRef = Pick<TestRecord, 'fullTitle' | 'tier' | 'story'> & { guard?: GuardResult };

@@ -1,7 +1,7 @@
 /**
  * What a run leaves for the reports besides the allure results:
  * `<report dir>/run.json` with the run id, the cluster facts of the
- * preflight, every selected test's outcome (helpers/outcome.ts), what the
+ * preflight, every selected test's outcome (helpers/framework/outcome.ts), what the
  * module guard saw outside the tests, and the evidence the summary shows
  * (NetworkPolicy truth tables always; everything for tests that did not pass).
  * `sctp-e2e report` renders it again later.
@@ -9,21 +9,21 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Mocha from 'mocha';
-import { SuiteError } from '../errors.ts';
-import type { RunGuard } from '../module-guard.ts';
+import { SuiteError } from '../framework/errors.ts';
+import type { RunGuard } from '../kernel/module-guard.ts';
 import {
   countVerdicts,
   firstLine,
   type KnownEntryRef,
   type TestOutcome,
   type VerdictCounts,
-} from '../outcome.ts';
-import type { ClusterFacts } from '../preflight.ts';
-import type { SctpTestMeta } from '../sctp-test.ts';
-import { tierOf, type Story, type Tier } from '../story.ts';
+} from '../framework/outcome.ts';
+import type { ClusterFacts } from '../access/preflight.ts';
+import type { SctpTestMeta } from '../framework/sctp-test.ts';
+import { tierOf, type Story, type Tier } from '../framework/story.ts';
 
 export { countVerdicts };
-export { tierOf, TIERS } from '../story.ts';
+export { tierOf, TIERS } from '../framework/story.ts';
 export type { Tier };
 
 export const RUN_RECORD_FILE = 'run.json';

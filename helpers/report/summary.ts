@@ -7,7 +7,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeKnownEntry } from '../outcome.ts';
+import { describeKnownEntry } from '../framework/outcome.ts';
 import { coverage, type CoverageStatus } from './kep614.ts';
 import { RUN_RECORD_FILE, TRUTH_TABLE_EVIDENCE, type RunRecord, type TestRecord } from './run-record.ts';
 

@@ -35,10 +35,10 @@ import {
   type Observation,
 } from '../../helpers/netpol/probe.ts';
 import { cellTimeoutSeconds, requireVerdicts } from '../../helpers/netpol/verdict.ts';
-import { errorText, TestError } from '../../helpers/errors.ts';
-import { poll, PollTimeout } from '../../helpers/poll.ts';
-import { sctpIt, type TestEnv } from '../../helpers/sctp-test.ts';
-import { startPods } from '../../helpers/workloads.ts';
+import { errorText, TestError } from '../../helpers/framework/errors.ts';
+import { poll, PollTimeout } from '../../helpers/framework/poll.ts';
+import { sctpIt, type TestEnv } from '../../helpers/framework/sctp-test.ts';
+import { startPods } from '../../helpers/probing/workloads.ts';
 
 const STORY = 'NetworkPolicy allow/deny for SCTP ports';
 const CONTAINER = 'agent';

@@ -7,20 +7,20 @@
  * path leads to.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { ProbeResult, ProbeTarget } from '../../helpers/agent.ts';
-import { errorText, TestError } from '../../helpers/errors.ts';
-import { podExec, nodeAddress } from '../../helpers/node-access.ts';
-import { poll, PollTimeout } from '../../helpers/poll.ts';
+import type { ProbeResult, ProbeTarget } from '../../helpers/probing/agent.ts';
+import { errorText, TestError } from '../../helpers/framework/errors.ts';
+import { podExec, nodeAddress } from '../../helpers/access/node-access.ts';
+import { poll, PollTimeout } from '../../helpers/framework/poll.ts';
 import {
   nodeProber,
   outsideProber,
   outsideUnavailable,
   podProber,
   type Prober,
-} from '../../helpers/probers.ts';
-import { nodeNames } from '../../helpers/run-context.ts';
-import { sctpIt, type TestEnv } from '../../helpers/sctp-test.ts';
-import { createService, startPods, waitForEndpoints } from '../../helpers/workloads.ts';
+} from '../../helpers/probing/probers.ts';
+import { nodeNames } from '../../helpers/framework/run-context.ts';
+import { sctpIt, type TestEnv } from '../../helpers/framework/sctp-test.ts';
+import { createService, startPods, waitForEndpoints } from '../../helpers/probing/workloads.ts';
 import { containerPorts, pod, service } from '../../fixtures/objects.ts';
 
 const PORT = 80;

@@ -4,10 +4,10 @@
  * them back unchanged. No test here opens a socket of any kind.
  */
 import { expect } from 'chai';
-import { apiMessage } from '../../helpers/kube.ts';
-import { loadBalancerRefusal } from '../../helpers/lb-refusal.ts';
-import { sctpIt } from '../../helpers/sctp-test.ts';
-import { startPods, createService, waitForEndpoints } from '../../helpers/workloads.ts';
+import { apiMessage } from '../../helpers/access/kube.ts';
+import { loadBalancerRefusal } from '../../helpers/probing/lb-refusal.ts';
+import { sctpIt } from '../../helpers/framework/sctp-test.ts';
+import { startPods, createService, waitForEndpoints } from '../../helpers/probing/workloads.ts';
 import { containerPorts, endpointSlice, networkPolicy, pod, service } from '../../fixtures/objects.ts';
 
 const SCTP_PORT = 5060;

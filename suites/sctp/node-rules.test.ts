@@ -6,13 +6,13 @@
  * Pods here declare ports but open no socket.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { nodeAddress } from '../../helpers/node-access.ts';
-import { expectNodeRule, proxyModeOf } from '../../helpers/node-rules.ts';
-import { nodeNames } from '../../helpers/run-context.ts';
-import { sctpIt, STORY, type TestEnv } from '../../helpers/sctp-test.ts';
-import { createService, startPods, waitForEndpoints } from '../../helpers/workloads.ts';
+import { nodeAddress } from '../../helpers/access/node-access.ts';
+import { expectNodeRule, proxyModeOf } from '../../helpers/dataplane/node-rules.ts';
+import { nodeNames } from '../../helpers/framework/run-context.ts';
+import { sctpIt, STORY, type TestEnv } from '../../helpers/framework/sctp-test.ts';
+import { createService, startPods, waitForEndpoints } from '../../helpers/probing/workloads.ts';
 import { containerPorts, pod, service } from '../../fixtures/objects.ts';
-import type { Protocol } from '../../helpers/agent.ts';
+import type { Protocol } from '../../helpers/probing/agent.ts';
 
 /** A backend pod that declares SCTP port 8080 (and opens nothing). */
 /**

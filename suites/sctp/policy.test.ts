@@ -4,11 +4,11 @@
  * `protocol: SCTP` as TCP). Only TCP and UDP are probed, so no SCTP socket
  * is opened; both are first shown flowing, so "blocked" cannot be vacuous.
  */
-import { TestError } from '../../helpers/errors.ts';
-import { inPod, probe, type ProbeResult, type Protocol } from '../../helpers/agent.ts';
-import { poll, PollTimeout } from '../../helpers/poll.ts';
-import { sctpIt, STORY, type TestEnv } from '../../helpers/sctp-test.ts';
-import { startPods } from '../../helpers/workloads.ts';
+import { TestError } from '../../helpers/framework/errors.ts';
+import { inPod, probe, type ProbeResult, type Protocol } from '../../helpers/probing/agent.ts';
+import { poll, PollTimeout } from '../../helpers/framework/poll.ts';
+import { sctpIt, STORY, type TestEnv } from '../../helpers/framework/sctp-test.ts';
+import { startPods } from '../../helpers/probing/workloads.ts';
 import { networkPolicy, pod } from '../../fixtures/objects.ts';
 
 const PORT = 80;

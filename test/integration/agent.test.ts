@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { execa } from 'execa';
-import { ROOT } from '../../helpers/runner.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 
 describe('usrsctp agent (images/agent/test.sh)', function () {
   this.timeout(600_000);

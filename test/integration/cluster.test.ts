@@ -6,10 +6,10 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from '../../helpers/runner.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 import { expect } from 'chai';
 import { execa } from 'execa';
-import { poll } from '../../helpers/poll.ts';
+import { poll } from '../../helpers/framework/poll.ts';
 import {
   cluster,
   clusterEnv,

@@ -9,7 +9,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { ROOT } from '../../helpers/runner.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 import {
   clusterUp,
   inNode,

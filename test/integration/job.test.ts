@@ -13,11 +13,11 @@ import { expect } from 'chai';
 import { execa } from 'execa';
 import type * as k8s from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig } from '../../helpers/config.ts';
-import { jobCommand, jobNames, jobObjects } from '../../helpers/job.ts';
-import { poll } from '../../helpers/poll.ts';
-import { accessName, clusterRoleRules } from '../../helpers/rbac.ts';
-import { ROOT } from '../../helpers/runner.ts';
+import { loadConfig } from '../../helpers/framework/config.ts';
+import { jobCommand, jobNames, jobObjects } from '../../helpers/in-cluster/job.ts';
+import { poll } from '../../helpers/framework/poll.ts';
+import { accessName, clusterRoleRules } from '../../helpers/access/rbac.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 import { clusterEnv, clusterUp, kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-job-'));

@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { execa, type ResultPromise } from 'execa';
-import { loadKubeConfig, makeKube } from '../../helpers/kube.ts';
-import { RUN_LABEL } from '../../helpers/namespaces.ts';
-import { poll, sleep } from '../../helpers/poll.ts';
-import { ROOT } from '../../helpers/runner.ts';
+import { loadKubeConfig, makeKube } from '../../helpers/access/kube.ts';
+import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
+import { poll, sleep } from '../../helpers/framework/poll.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 import { clusterUp, KUBECONFIG, kubectl, sctpE2e } from './local-cluster.ts';
 
 const CLI = join(ROOT, 'bin', 'sctp-e2e');

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { ROOT } from '../../helpers/runner.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 
 export const STATE_DIR = process.env.SCTP_E2E_STATE ?? '/var/lib/sctp-e2e/cluster';
 export const CACHE_BIN = join(

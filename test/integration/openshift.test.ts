@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
-import { poll } from '../../helpers/poll.ts';
-import { ROOT } from '../../helpers/runner.ts';
+import { poll } from '../../helpers/framework/poll.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 import { clusterIsUp, kubectl, sctpE2e, CACHE_BIN, KUBECONFIG, type CliRun } from './local-cluster.ts';
 
 const CRDS = join(ROOT, 'fixtures', 'openshift', 'crds.yaml');

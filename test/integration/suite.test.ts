@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { expect } from 'chai';
-import { poll } from '../../helpers/poll.ts';
-import { ROOT } from '../../helpers/runner.ts';
+import { poll } from '../../helpers/framework/poll.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 import { clusterEnv, clusterUp, kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-suite-'));

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Cleanup } from '../../helpers/cleanup.ts';
+import { Cleanup } from '../../helpers/framework/cleanup.ts';
 
 describe('cleanup stack', () => {
   it('undoes newest first and keeps going past failures', async () => {

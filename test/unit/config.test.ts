@@ -10,8 +10,8 @@ import {
   flagName,
   loadConfig,
   newRunId,
-} from '../../helpers/config.ts';
-import { SuiteError } from '../../helpers/errors.ts';
+} from '../../helpers/framework/config.ts';
+import { SuiteError } from '../../helpers/framework/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sctp-e2e-config-'));
 const noLocal = join(dir, 'absent-env');

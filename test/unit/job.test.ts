@@ -7,9 +7,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { loadConfig } from '../../helpers/config.ts';
-import { jobNames, jobObjects } from '../../helpers/job.ts';
-import { accessName, clusterRoleRules, REQUIRED_ACCESS } from '../../helpers/rbac.ts';
+import { loadConfig } from '../../helpers/framework/config.ts';
+import { jobNames, jobObjects } from '../../helpers/in-cluster/job.ts';
+import { accessName, clusterRoleRules, REQUIRED_ACCESS } from '../../helpers/access/rbac.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sctp-e2e-job-'));
 const known = join(dir, 'known.yaml');

@@ -10,18 +10,18 @@ import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { execa } from 'execa';
-import { Cleanup } from '../../helpers/cleanup.ts';
-import { SuiteError } from '../../helpers/errors.ts';
-import { podProgress, type Kube } from '../../helpers/kube.ts';
+import { Cleanup } from '../../helpers/framework/cleanup.ts';
+import { SuiteError } from '../../helpers/framework/errors.ts';
+import { podProgress, type Kube } from '../../helpers/access/kube.ts';
 import {
   allowCreatingNamespaces,
   createRunNamespace,
   RunStopping,
   stopCreatingNamespaces,
-} from '../../helpers/namespaces.ts';
-import { setNotices } from '../../helpers/notices.ts';
-import { poll, PollTimeout, StopWaiting } from '../../helpers/poll.ts';
-import { ROOT } from '../../helpers/runner.ts';
+} from '../../helpers/access/namespaces.ts';
+import { setNotices } from '../../helpers/framework/notices.ts';
+import { poll, PollTimeout, StopWaiting } from '../../helpers/framework/poll.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 
 const CLI = join(ROOT, 'bin', 'sctp-e2e');
 // The CLI must not read a user's settings or reach a cluster here.

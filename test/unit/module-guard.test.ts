@@ -8,9 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { GuardTracker, judgeGuard, readNodes, type Readings } from '../../helpers/module-guard.ts';
-import type { ExecResult, NodeAccess } from '../../helpers/node-access.ts';
-import { ROOT } from '../../helpers/runner.ts';
+import { GuardTracker, judgeGuard, readNodes, type Readings } from '../../helpers/kernel/module-guard.ts';
+import type { ExecResult, NodeAccess } from '../../helpers/access/node-access.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 
 const fixture = (name: string) =>
   readFileSync(join(ROOT, 'test', 'fixtures', `module-state.${name}.txt`), 'utf8');

@@ -6,7 +6,7 @@ import {
   parseModuleState,
   wentFromNotLoadedToLoaded,
   type ModuleState,
-} from '../../helpers/module-state.ts';
+} from '../../helpers/kernel/module-state.ts';
 
 const fixture = (name: string): string =>
   readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');

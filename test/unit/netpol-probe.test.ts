@@ -7,10 +7,10 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { expect } from 'chai';
-import { AgnhostAgent, UsrsctpAgent, type ProbeTarget } from '../../helpers/agent.ts';
-import type { ExecResult } from '../../helpers/node-access.ts';
-import { TestError } from '../../helpers/errors.ts';
-import { loadBalancerRefusal } from '../../helpers/lb-refusal.ts';
+import { AgnhostAgent, UsrsctpAgent, type ProbeTarget } from '../../helpers/probing/agent.ts';
+import type { ExecResult } from '../../helpers/access/node-access.ts';
+import { TestError } from '../../helpers/framework/errors.ts';
+import { loadBalancerRefusal } from '../../helpers/probing/lb-refusal.ts';
 import { CELLS, MODEL_PODS, cellId, podId, type Cell } from '../../helpers/netpol/model.ts';
 import { probeMatrix, type DeployedPod, type ExecFor } from '../../helpers/netpol/probe.ts';
 import { cellTimeoutSeconds, cellVerdict, requireVerdicts } from '../../helpers/netpol/verdict.ts';

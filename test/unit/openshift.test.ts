@@ -18,7 +18,7 @@ import {
 } from '../../helpers/openshift/objects.ts';
 import { nodeSctpRemedy, poolForNode, poolSctp, selectorMatches } from '../../helpers/openshift/pools.ts';
 import { rolloutState } from '../../helpers/openshift/rollout.ts';
-import { SuiteError } from '../../helpers/errors.ts';
+import { SuiteError } from '../../helpers/framework/errors.ts';
 
 type File = Record<string, unknown>;
 

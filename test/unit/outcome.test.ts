@@ -1,18 +1,23 @@
 /**
  * sctpIt's last step: one outcome from what the body did, what the module
- * guard saw and the known-failures entry (helpers/steps/verdict.ts), and the
- * known-failures profile's checks (helpers/known.ts).
+ * guard saw and the known-failures entry (helpers/framework/steps/verdict.ts), and the
+ * known-failures profile's checks (helpers/framework/known.ts).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { TestError } from '../../helpers/errors.ts';
-import { checkKnownProfile, loadKnownFailures, type KnownFailure } from '../../helpers/known.ts';
-import type { GuardResult, NodeGuard } from '../../helpers/outcome.ts';
-import { ROOT } from '../../helpers/runner.ts';
-import { bodyResultOf, decideOutcome, SkipTest, type BodyResult } from '../../helpers/steps/verdict.ts';
-import { STORY, TIER } from '../../helpers/story.ts';
+import { TestError } from '../../helpers/framework/errors.ts';
+import { checkKnownProfile, loadKnownFailures, type KnownFailure } from '../../helpers/framework/known.ts';
+import type { GuardResult, NodeGuard } from '../../helpers/framework/outcome.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
+import {
+  bodyResultOf,
+  decideOutcome,
+  SkipTest,
+  type BodyResult,
+} from '../../helpers/framework/steps/verdict.ts';
+import { STORY, TIER } from '../../helpers/framework/story.ts';
 
 const TITLE =
   "[sig-network] SCTP [Feature:SCTPConnectivity] paths a Service's endpoint replaced under a client reusing its source port";

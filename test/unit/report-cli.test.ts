@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { execa } from 'execa';
 import { externalResources } from '../../helpers/report/html.ts';
-import { ROOT } from '../../helpers/runner.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 
 const CLI = join(ROOT, 'bin', 'sctp-e2e');
 const DRY_RUN = join(ROOT, 'test', 'unit', 'helpers', 'dry-run.ts');

@@ -4,7 +4,7 @@
  * worst of its tests' with the reasons a reader needs.
  */
 import { expect } from 'chai';
-import type { GuardResult, NodeGuard } from '../../helpers/outcome.ts';
+import type { GuardResult, NodeGuard } from '../../helpers/framework/outcome.ts';
 import { coverage, KEP614, STORY } from '../../helpers/report/kep614.ts';
 import {
   countVerdicts,
@@ -12,7 +12,7 @@ import {
   type TestRecord,
   type UnselectedTest,
 } from '../../helpers/report/run-record.ts';
-import { loadSuites } from '../../helpers/runner.ts';
+import { loadSuites } from '../../helpers/framework/runner.ts';
 
 function run(
   tests: Array<Partial<TestRecord> & Pick<TestRecord, 'story' | 'verdict'>>,

@@ -6,9 +6,9 @@
  * left out, and the local cluster's preflight facts.
  */
 import { Reachability, renderComparison, renderReachability } from '../../helpers/netpol/model.ts';
-import type { GuardResult } from '../../helpers/outcome.ts';
+import type { GuardResult } from '../../helpers/framework/outcome.ts';
 import { countVerdicts, type RunRecord, type TestRecord } from '../../helpers/report/run-record.ts';
-import { STORY, type Story } from '../../helpers/story.ts';
+import { STORY, type Story } from '../../helpers/framework/story.ts';
 
 const BASIC = '[sig-network] SCTP [Feature:SCTP]';
 const CONN = '[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive]';

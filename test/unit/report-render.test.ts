@@ -4,10 +4,10 @@
  * first, and each piece of evidence appears once.
  */
 import { expect } from 'chai';
-import type { TestOutcome } from '../../helpers/outcome.ts';
+import type { TestOutcome } from '../../helpers/framework/outcome.ts';
 import { statusOf } from '../../helpers/report/allure-results.ts';
 import { renderJunit } from '../../helpers/report/junit.ts';
-import { STORY, TIER } from '../../helpers/story.ts';
+import { STORY, TIER } from '../../helpers/framework/story.ts';
 
 const base: TestOutcome = {
   fullTitle: '[sig-network] SCTP [Feature:SCTPConnectivity] paths t',

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { htmlAnchors, recordFromAllure } from '../../helpers/report/allure-results.ts';
 import { renderSummary } from '../../helpers/report/summary.ts';
-import { ROOT } from '../../helpers/runner.ts';
+import { ROOT } from '../../helpers/framework/runner.ts';
 import { fixtureRun, POLICY_FAILURE } from './report-fixture.ts';
 
 const ALLURE_FIXTURE = join(ROOT, 'test', 'fixtures', 'report', 'allure-results');

@@ -4,7 +4,7 @@
  * module guard must find the nodes as the run found them.
  */
 import { expect } from 'chai';
-import { suiteFiles } from '../../helpers/runner.ts';
+import { suiteFiles } from '../../helpers/framework/runner.ts';
 
 describe('suite order', () => {
   it('loads every suites/sctp file before any suites/connectivity file', () => {

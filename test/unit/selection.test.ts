@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { selects } from '../../helpers/selection.ts';
+import { selects } from '../../helpers/framework/selection.ts';
 
 const basic =
   '[sig-network] SCTP [Feature:SCTP] declaring SCTP Pods can declare SCTP containerPorts and hostPorts';

@@ -10,8 +10,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type RawSettings } from '../../../helpers/config.ts';
-import { runSuites } from '../../../helpers/runner.ts';
+import { loadConfig, type RawSettings } from '../../../helpers/framework/config.ts';
+import { runSuites } from '../../../helpers/framework/runner.ts';
 
 const args = process.argv.slice(2);
 const quiet = args.includes('--quiet');

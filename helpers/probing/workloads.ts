@@ -2,9 +2,9 @@
  * Creating the pods and Services a test needs and waiting until they serve.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { poll } from './poll.ts';
-import { waitForPodRunning } from './kube.ts';
-import type { TestEnv } from './sctp-test.ts';
+import { poll } from '../framework/poll.ts';
+import { waitForPodRunning } from '../access/kube.ts';
+import type { TestEnv } from '../framework/sctp-test.ts';
 
 /** Creates pods in parallel and returns them Running and Ready. */
 export async function startPods(t: TestEnv, namespace: string, pods: k8s.V1Pod[]): Promise<k8s.V1Pod[]> {

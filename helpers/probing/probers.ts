@@ -11,10 +11,10 @@ import { mkdirSync, rmdirSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { inPod, probe, UsrsctpAgent, type ProbeResult, type ProbeTarget } from './agent.ts';
-import { startNodePod } from './node-pods.ts';
-import { createRunNamespace } from './namespaces.ts';
-import { poll } from './poll.ts';
-import type { RunContext } from './run-context.ts';
+import { startNodePod } from '../access/node-pods.ts';
+import { createRunNamespace } from '../access/namespaces.ts';
+import { poll } from '../framework/poll.ts';
+import type { RunContext } from '../framework/run-context.ts';
 
 /** A place to probe from. */
 export interface Prober {

@@ -4,9 +4,9 @@
  */
 import { existsSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
-import type { Config } from './config.ts';
-import { SuiteError, errorText } from './errors.ts';
-import { poll, StopWaiting } from './poll.ts';
+import type { Config } from '../framework/config.ts';
+import { SuiteError, errorText } from '../framework/errors.ts';
+import { poll, StopWaiting } from '../framework/poll.ts';
 
 export interface Kube {
   kc: k8s.KubeConfig;

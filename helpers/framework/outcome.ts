@@ -1,6 +1,6 @@
 /**
  * A test's outcome: one typed value per test, produced once by `sctpIt`
- * (helpers/sctp-test.ts). The console, run.json, JUnit, allure and the
+ * (helpers/framework/sctp-test.ts). The console, run.json, JUnit, allure and the
  * KEP-614 matrix only render it; nothing reads a verdict back out of text.
  *
  *   passed   the cluster did what KEP-614 asks

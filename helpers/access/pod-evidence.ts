@@ -5,7 +5,7 @@
  * crashed or a probe that the agent itself logged as refused.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { errorText } from './errors.ts';
+import { errorText } from '../framework/errors.ts';
 import { apiMessage, type Kube } from './kube.ts';
 
 const LOG_LINES = 40;

@@ -15,9 +15,9 @@
  * previous reading too, so a load between tests, by the suite or anything
  * else, is caught and named in the run's guard findings.
  */
-import type { ExecResult, NodeAccess } from './node-access.ts';
+import type { ExecResult, NodeAccess } from '../access/node-access.ts';
 import { MODULE_STATE_COMMAND, parseModuleState, type ModuleReport } from './module-state.ts';
-import type { GuardResult, NodeGuard } from './outcome.ts';
+import type { GuardResult, NodeGuard } from '../framework/outcome.ts';
 
 /** One node's module state as read, or why it could not be read. */
 export type NodeReading =

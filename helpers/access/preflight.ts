@@ -4,12 +4,12 @@
  * facts as data (a run keeps them in run.json for the summary);
  * `renderPreflight` prints them as the one preflight table.
  */
-import { DETECT_PROXY_MODE_COMMAND, parseProxyMode, type DetectedProxyMode } from './dataplane/index.ts';
-import { MODULE_STATE_COMMAND, parseModuleState, type ModuleState } from './module-state.ts';
+import { DETECT_PROXY_MODE_COMMAND, parseProxyMode, type DetectedProxyMode } from '../dataplane/index.ts';
+import { MODULE_STATE_COMMAND, parseModuleState, type ModuleState } from '../kernel/module-state.ts';
 import { execOnNodes } from './node-access.ts';
-import { openShiftPreflightSection } from './openshift/preflight.ts';
-import { nodeNames, type RunContext } from './run-context.ts';
-import { textTable } from './text-table.ts';
+import { openShiftPreflightSection } from '../openshift/preflight.ts';
+import { nodeNames, type RunContext } from '../framework/run-context.ts';
+import { textTable } from '../report/text-table.ts';
 
 /** CNI plugin types named in the node's CNI configuration, if readable. */
 export const CNI_COMMAND = `cat /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf 2>/dev/null | grep -o '"type" *: *"[^"]*"' | sed 's/.*"\\([^"]*\\)"$/\\1/' | sort -u | tr '\\n' ' '`;

@@ -3,7 +3,7 @@
  * the LoadBalancer declaration test skips) from any other failure to create
  * the Service (the test fails).
  */
-import { apiMessage, apiStatus } from './kube.ts';
+import { apiMessage, apiStatus } from '../access/kube.ts';
 
 /** HTTP codes of an API that judged the object and said no (not one that could not answer). */
 const REFUSALS = new Set([400, 403, 422]);

@@ -6,7 +6,7 @@
  *   guard before            → every node's sctp.ko state (steps/guard.ts)
  *   body, then cleanup      → the test itself; its namespaces removed whatever happens
  *   guard after
- *   outcome (steps/verdict.ts) → one TestOutcome (helpers/outcome.ts)
+ *   outcome (steps/verdict.ts) → one TestOutcome (helpers/framework/outcome.ts)
  *   render                  → into allure; then mapped onto mocha once
  *
  * Every output (console, run.json, JUnit, allure, summary) renders that
@@ -16,9 +16,9 @@ import * as allure from 'allure-js-commons';
 import type { Context, Test } from 'mocha';
 import { Cleanup } from './cleanup.ts';
 import { knownEntryFor } from './known.ts';
-import { createRunNamespace } from './namespaces.ts';
+import { createRunNamespace } from '../access/namespaces.ts';
 import type { Evidence, TestOutcome } from './outcome.ts';
-import { podsAndEvents } from './pod-evidence.ts';
+import { podsAndEvents } from '../access/pod-evidence.ts';
 import { run, type RunContext } from './run-context.ts';
 import { labelTest, renderInAllure } from './steps/allure.ts';
 import { gateSkipReason } from './steps/gates.ts';

@@ -2,7 +2,7 @@
 // with its verdict, time and the running counts, the reasons of skips, the
 // failures in full at the end, and a last line `N passed, N failed, N skipped`
 // (errors count as failed, known failures as skipped).
-// It renders each test's outcome (helpers/outcome.ts, hung on the test by
+// It renders each test's outcome (helpers/framework/outcome.ts, hung on the test by
 // sctpIt as `outcome`); a runnable without one (a hook) falls back to mocha's
 // own pass/fail/pending.
 // With the reporter option `quiet` (sctp-e2e run --quiet) only failures,

@@ -11,7 +11,7 @@
  */
 import { errorText, TestError } from '../errors.ts';
 import { entryRef, type KnownFailure } from '../known.ts';
-import { guardBroken, guardUnreadable } from '../module-guard.ts';
+import { guardBroken, guardUnreadable } from '../../kernel/module-guard.ts';
 import { firstLine, type Evidence, type GuardResult, type TestOutcome } from '../outcome.ts';
 import type { Story, Tier } from '../story.ts';
 

@@ -11,15 +11,15 @@ import { fileURLToPath } from 'node:url';
 import Mocha from 'mocha';
 import { checkKnownProfile, entryRef, type KnownFailure } from './known.ts';
 import { countVerdicts, type KnownEntryRef, type VerdictCounts } from './outcome.ts';
-import { renderOutcomesInAllure } from './report/allure-results.ts';
-import { writeJunit } from './report/junit.ts';
-import { recordTests, type TestRecord, type UnselectedTest } from './report/run-record.ts';
+import { renderOutcomesInAllure } from '../report/allure-results.ts';
+import { writeJunit } from '../report/junit.ts';
+import { recordTests, type TestRecord, type UnselectedTest } from '../report/run-record.ts';
 import { onRunAbort } from './run-context.ts';
 import type { SctpTestMeta } from './sctp-test.ts';
 import { selects, type Selection } from './selection.ts';
 import { tierOf } from './story.ts';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SUITES_DIR = join(ROOT, 'suites');
 
 /**
@@ -115,7 +115,7 @@ export async function runSuites(
       resultsDir,
       extraReporters: [
         [
-          join(ROOT, 'helpers', 'progress-reporter.cjs'),
+          join(ROOT, 'helpers', 'report', 'progress-reporter.cjs'),
           { quiet: Boolean(options.quiet), summaryLine: options.summaryLine ?? true },
         ],
       ],

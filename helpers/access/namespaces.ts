@@ -5,8 +5,8 @@
  */
 import type { Kube } from './kube.ts';
 import { apiStatus } from './kube.ts';
-import type { Cleanup } from './cleanup.ts';
-import { poll, sleep } from './poll.ts';
+import type { Cleanup } from '../framework/cleanup.ts';
+import { poll, sleep } from '../framework/poll.ts';
 
 export const RUN_LABEL = 'sctp-e2e.io/run';
 export const NAMESPACE_PREFIX = 'sctp-e2e-';

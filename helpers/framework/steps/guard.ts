@@ -4,7 +4,7 @@
  * (endRunGuard). The guard holds for the basic tier always, and for any test
  * run with the userspace agent: userspace SCTP works only while sctp.ko is out.
  */
-import { GuardTracker, judgeGuard, readNodes, type RunGuard } from '../module-guard.ts';
+import { GuardTracker, judgeGuard, readNodes, type RunGuard } from '../../kernel/module-guard.ts';
 import type { GuardResult } from '../outcome.ts';
 import { nodeNames, type RunContext } from '../run-context.ts';
 import { TIER, type Tier } from '../story.ts';

@@ -10,11 +10,11 @@
 import { Writable } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { NodeSSH } from 'node-ssh';
-import type { Config } from './config.ts';
-import { SuiteError, errorText } from './errors.ts';
+import type { Config } from '../framework/config.ts';
+import { SuiteError, errorText } from '../framework/errors.ts';
 import type { Kube } from './kube.ts';
 import { startNodePod } from './node-pods.ts';
-import type { Cleanup } from './cleanup.ts';
+import type { Cleanup } from '../framework/cleanup.ts';
 import { createRunNamespace } from './namespaces.ts';
 
 export interface ExecResult {

@@ -5,13 +5,13 @@
  * and reported as a SuiteError (exit 2), before any test starts.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { makeAgent, type Agent } from './agent.ts';
+import { makeAgent, type Agent } from '../probing/agent.ts';
 import { loadKnownFailures, type KnownFailure } from './known.ts';
 import { Cleanup } from './cleanup.ts';
 import type { Config } from './config.ts';
 import { SuiteError, errorText } from './errors.ts';
-import { apiMessage, checkApi, loadKubeConfig, makeKube, type Kube } from './kube.ts';
-import { missingAccess } from './rbac.ts';
+import { apiMessage, checkApi, loadKubeConfig, makeKube, type Kube } from '../access/kube.ts';
+import { missingAccess } from '../access/rbac.ts';
 import {
   NoNodeAccess,
   PodNodeAccess,
@@ -19,13 +19,13 @@ import {
   execOnNodes,
   nodeAddress,
   type NodeAccess,
-} from './node-access.ts';
+} from '../access/node-access.ts';
 import {
   deleteNamespace,
   listRunNamespaces,
   stopCreatingNamespaces,
   sweepRunNamespaces,
-} from './namespaces.ts';
+} from '../access/namespaces.ts';
 import { notice } from './notices.ts';
 
 export interface RunContext {
@@ -78,7 +78,7 @@ export function nodeNames(ctx: RunContext = run()): string[] {
 }
 
 // The RBAC a run needs lives in rbac.ts: `sctp-e2e job` grants the same list.
-export { missingAccess } from './rbac.ts';
+export { missingAccess } from '../access/rbac.ts';
 
 export async function openRun(config: Config): Promise<RunContext> {
   const known = config.known ? loadKnownFailures(config.known) : [];

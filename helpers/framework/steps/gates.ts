@@ -4,7 +4,7 @@
  * with the kernel-SCTP agent a connectivity test on such a cluster says how
  * to fix it instead of failing obscurely. Read once per run.
  */
-import { sctpRemedies } from '../openshift/preflight.ts';
+import { sctpRemedies } from '../../openshift/preflight.ts';
 import type { RunContext } from '../run-context.ts';
 import { TIER, type Tier } from '../story.ts';
 

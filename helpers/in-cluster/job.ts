@@ -4,7 +4,7 @@
  * It creates, all labelled `sctp-e2e.io/run=<run id>`:
  *  - a namespace `sctp-e2e-<run id>-job` with a ServiceAccount;
  *  - a ClusterRole and ClusterRoleBinding `sctp-e2e-<run id>` granting that
- *    ServiceAccount exactly REQUIRED_ACCESS (helpers/rbac.ts, the list the
+ *    ServiceAccount exactly REQUIRED_ACCESS (helpers/access/rbac.ts, the list the
  *    run's own RBAC preflight checks) and nothing more;
  *  - a ConfigMap with the --known profile, when one is given;
  *  - a Job running `sctp-e2e run` in the suite image with in-cluster config,
@@ -21,14 +21,14 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
-import { envName, SETTINGS, type Config } from './config.ts';
-import { Cleanup } from './cleanup.ts';
-import { SuiteError, errorText } from './errors.ts';
-import { apiMessage, apiStatus, checkApi, loadKubeConfig, makeKube, type Kube } from './kube.ts';
-import { deleteNamespace, listRunNamespaces, namespaceName, RUN_LABEL } from './namespaces.ts';
-import { podExec } from './node-access.ts';
-import { poll, StopWaiting } from './poll.ts';
-import { clusterRoleRules } from './rbac.ts';
+import { envName, SETTINGS, type Config } from '../framework/config.ts';
+import { Cleanup } from '../framework/cleanup.ts';
+import { SuiteError, errorText } from '../framework/errors.ts';
+import { apiMessage, apiStatus, checkApi, loadKubeConfig, makeKube, type Kube } from '../access/kube.ts';
+import { deleteNamespace, listRunNamespaces, namespaceName, RUN_LABEL } from '../access/namespaces.ts';
+import { podExec } from '../access/node-access.ts';
+import { poll, StopWaiting } from '../framework/poll.ts';
+import { clusterRoleRules } from '../access/rbac.ts';
 
 const CONTAINER = 'suite';
 const REPORTS = '/reports';

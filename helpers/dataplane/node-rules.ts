@@ -13,10 +13,10 @@ import {
   type DetectedProxyMode,
   type NodeRuleQuery,
   type RuleAnswer,
-} from './dataplane/index.ts';
-import { PollTimeout, poll } from './poll.ts';
-import type { RunContext } from './run-context.ts';
-import type { TestEnv } from './sctp-test.ts';
+} from './index.ts';
+import { PollTimeout, poll } from '../framework/poll.ts';
+import type { RunContext } from '../framework/run-context.ts';
+import type { TestEnv } from '../framework/sctp-test.ts';
 
 const modes = new WeakMap<RunContext, Map<string, Promise<{ mode: DetectedProxyMode; raw: string }>>>();
 

@@ -7,10 +7,10 @@
  *    for nodes where kernel SCTP is absent or must stay unloaded.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { AgentKind, Config } from './config.ts';
-import { apiMessage, apiStatus, type Kube } from './kube.ts';
-import { errorText, TestError } from './errors.ts';
-import { podExec, type ExecResult } from './node-access.ts';
+import type { AgentKind, Config } from '../framework/config.ts';
+import { apiMessage, apiStatus, type Kube } from '../access/kube.ts';
+import { errorText, TestError } from '../framework/errors.ts';
+import { podExec, type ExecResult } from '../access/node-access.ts';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 
