@@ -226,7 +226,10 @@ const FAULTS: Fault[] = [
     notMessage: /observed blocked|observed connected/,
     mustFail: POD_PROBING.map((title) => ({
       title,
-      message: /could not run the probe.*exec refused by the fault harness/s,
+      // The API's refusal, in its words where the client gets them (the admission
+      // policy's message) or as the refused upgrade's status (WebSocket exec).
+      message:
+        /could not run the probe[^]*(exec refused by the fault harness|Unexpected server response: 4\d\d)/,
       verdicts: ['FAIL', 'ERROR'],
       repaired: repairedVerdicts(title),
     })),
