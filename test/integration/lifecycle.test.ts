@@ -188,7 +188,7 @@ describe('runs always end clean (local cluster)', function () {
     // once, then let it go in small steps until its cleanup has begun (the
     // host-exec namespace is being deleted), and signal it right there.
     await poll('the test verdict line', { timeoutMs: 300_000, intervalMs: 5 }, async () =>
-      /^(ok|FAIL|skip|KNOWN) /m.test(run.stdout) ? true : undefined,
+      /^(ok|FAIL|ERROR|skip|KNOWN) /m.test(run.stdout) ? true : undefined,
     );
     process.kill(run.pid, 'SIGSTOP');
     const k = kube();
