@@ -295,6 +295,10 @@ start_node() {
     ctr_ images import --no-unpack "$IMAGE_DIR/$image.tar" >/dev/null
   done
 
+  # The Node object outlives the kubelet (etcd keeps it across down/up), so
+  # its Ready=True may be the previous kubelet's; a fresh kubelet first posts
+  # NotReady. Only a heartbeat from after this start counts.
+  pid_of kubelet >/dev/null || KUBELET_STARTED=$(date +%s)
   start kubelet "$BIN_DIR/kubelet" --config="$STATE_DIR/kubelet/config.yaml" \
     --kubeconfig="$STATE_DIR/kubeconfig/kubelet.kubeconfig" \
     --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --root-dir="$STATE_DIR/kubelet/root" \
@@ -321,8 +325,13 @@ start_node() {
   wait_for sshd 15 "its port" in_node sh -c "ss -Hltn 'sport = :$SSH_PORT' | grep -q ."
 }
 
-node_ready() {
-  kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True
+KUBELET_STARTED=0
+node_ready() { # Ready=True, posted by the kubelet running now
+  local ready
+  ready=$(kubectl get node "$NODE_NAME" \
+    -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}') || return 1
+  [[ ${ready%% *} == True ]] || return 1
+  (($(date -d "${ready#* }" +%s) >= KUBELET_STARTED))
 }
 
 default_service_account() { kubectl -n default get serviceaccount default; }

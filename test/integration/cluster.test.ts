@@ -126,9 +126,9 @@ describe('local cluster', function () {
       'node',
       'sctp-e2e-node1',
       '-o',
-      'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+      'jsonpath={range .status.conditions[?(@.type=="Ready")]}{.status}|{.reason}: {.message}{end}',
     );
-    expect(ready).to.equal('True');
+    expect(ready.split('|')[0], `node Ready condition: ${ready}`).to.equal('True');
     const status = await cluster('status');
     expect(status.code, status.output).to.equal(0);
     expect(status.output).to.not.include('stopped');
