@@ -107,7 +107,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'agentImage',
     kind: 'string',
-    default: 'localhost/sctp-e2e/agent:0.1.0',
+    default: 'localhost/sctp-e2e/agent:0.2.0',
     help: 'usrsctp agent image (push images/agent to your registry and name it here)',
   },
   {
@@ -172,7 +172,14 @@ export type RawSettings = Partial<Record<keyof Config, string | number | boolean
 
 /** Converts one raw value to its setting's type, or names the problem. */
 function coerce(setting: Setting, raw: string | number | boolean, source: string): string | number | boolean {
-  const where = `${source} ${setting.name}`;
+  // The setting as the user wrote it: a flag, a variable, or a file's key.
+  const key =
+    source === 'flag'
+      ? `--${flagName(setting.name)}`
+      : source === 'environment' || source.startsWith('local cluster env')
+        ? envName(setting.name)
+        : setting.name;
+  const where = `${source} ${key}`;
   const kind = setting.kind;
   if (kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
@@ -185,7 +192,7 @@ function coerce(setting: Setting, raw: string | number | boolean, source: string
     if (!Number.isFinite(n) || n <= 0)
       throw new SuiteError(
         `invalid ${where}: "${raw}" is not a positive number`,
-        `give ${setting.name} as a number`,
+        `give ${key} a number greater than 0`,
       );
     return n;
   }

@@ -200,7 +200,7 @@ describe('sctp-e2e run against the local cluster', function () {
       }),
       /no kubeconfig found/,
     );
-    expectOneLineError(await sctpE2e(['run', '--node-access', 'telnet']), /invalid flag nodeAccess/);
+    expectOneLineError(await sctpE2e(['run', '--node-access', 'telnet']), /invalid flag --node-access/);
     // A user the cluster knows but grants nothing: a client certificate
     // signed by the cluster's CA, with no RBAC binding.
     const pki = join(dirname(clusterEnv().SCTP_E2E_KUBECONFIG), 'pki');

@@ -49,7 +49,7 @@ describe('lifecycle: the CLI refuses what it cannot run with, at once', () => {
       const r = await cli(['run', ...args]);
       expect(r.code).to.equal(2);
       expect(r.stderr.trim()).to.match(
-        /^sctp-e2e: invalid flag probeTimeout: "(-5|abc)" is not a positive number — give probeTimeout as a number$/,
+        /^sctp-e2e: invalid flag --probe-timeout: "(-5|abc)" is not a positive number — give --probe-timeout a number greater than 0$/,
       );
     });
 });
