@@ -138,7 +138,8 @@ export async function probe(
 
 /**
  * Runs each target's command in the background, every output line prefixed
- * with the target's index, so concurrent output can be told apart.
+ * with the target's index, so concurrent output can be told apart (the format
+ * of the usrsctp agent's own `probe-each`).
  */
 function batch(commands: string[][]): string[] {
   const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
@@ -203,10 +204,14 @@ export class UsrsctpAgent implements Agent {
     binary = '/bin/agent',
     control?: string,
   ): string[] {
-    return batch(
-      targets.map((t) => [
-        binary,
-        'probe',
+    // One process for all targets (`probe-each` forks one child per probe):
+    // a shell pipeline per target cost ~3 processes per cell, and a matrix
+    // round's ~500 of them on 2 cores delayed answers into false timeouts.
+    return [
+      binary,
+      'probe-each',
+      ...targets.flatMap((t) => [
+        '--',
         ...(control ? ['--control', control] : []),
         '--protocol',
         t.protocol.toLowerCase(),
@@ -220,7 +225,7 @@ export class UsrsctpAgent implements Agent {
         ...(t.streams ? ['--streams', String(t.streams)] : []),
         ...(t.size ? ['--size', String(t.size)] : []),
       ]),
-    );
+    ];
   }
 
   /**

@@ -40,12 +40,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <usrsctp.h>
 
 #ifndef AGENT_VERSION
-#define AGENT_VERSION "0.1.0"
+#define AGENT_VERSION "0.2.0"
 #endif
 
 #define MAX_MSG (1024 * 1024)     /* largest message served or probed */
@@ -1804,6 +1805,94 @@ static int cmd_probe(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * probe-each: many probes from one process, for a pod that probes a whole row
+ * of a NetworkPolicy matrix at once. As one `sh -c '(agent probe | sed) &'`
+ * pipeline per target, a 9-pod round started some 500 processes on a 2-core
+ * node, enough to delay answers past a cell's timeout: false "blocked" cells
+ * with no policy anywhere. Here each probe is one fork of this process, and
+ * the output keeps the pipeline's format, which the suite parses: each line
+ * of probe i prefixed with "i ", then "i exit=N" with the probe's own status.
+ */
+#define MAX_EACH 256
+
+static const char PROBE_EACH_USAGE[] =
+	"usage: agent probe-each -- PROBE_OPTIONS [-- PROBE_OPTIONS]...  (at most 256 probes, run at once)\n";
+
+static int cmd_probe_each(int argc, char **argv)
+{
+	int start[MAX_EACH], len[MAX_EACH], fds[MAX_EACH];
+	pid_t pids[MAX_EACH];
+	int n = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			if (n == MAX_EACH) {
+				fprintf(stderr, "agent: more than %d probes\n%s", MAX_EACH, PROBE_EACH_USAGE);
+				return 2;
+			}
+			start[n] = i + 1;
+			len[n++] = 0;
+		} else if (n == 0) {
+			fprintf(stderr, "agent: probe options must follow --\n%s", PROBE_EACH_USAGE);
+			return 2;
+		} else {
+			len[n - 1]++;
+		}
+	}
+	if (n == 0) {
+		fputs(PROBE_EACH_USAGE, stderr);
+		return 2;
+	}
+	fflush(NULL); /* nothing buffered may be copied into the children */
+	for (int i = 0; i < n; i++) {
+		int p[2];
+		if (pipe(p) < 0) {
+			perror("agent: pipe");
+			return 2;
+		}
+		pids[i] = fork();
+		if (pids[i] < 0) {
+			perror("agent: fork");
+			return 2;
+		}
+		if (pids[i] == 0) {
+			close(p[0]);
+			dup2(p[1], STDOUT_FILENO);
+			dup2(p[1], STDERR_FILENO);
+			close(p[1]);
+			/* parse_opts and the probe read argv from start[i] only. */
+			argv[start[i] + len[i]] = NULL;
+			int rc = cmd_probe(len[i], argv + start[i]);
+			fflush(NULL);
+			_exit(rc);
+		}
+		close(p[1]);
+		fds[i] = p[0];
+	}
+	/* A probe's output is a line of at most a few KiB: no child ever blocks
+	 * on a full pipe while the outputs are read in order. */
+	for (int i = 0; i < n; i++) {
+		FILE *f = fdopen(fds[i], "r");
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t got;
+		int st = 0;
+		while (f && (got = getline(&line, &cap, f)) > 0) {
+			printf("%d %s%s", i, line, line[got - 1] == '\n' ? "" : "\n");
+		}
+		free(line);
+		if (f)
+			fclose(f);
+		else
+			close(fds[i]);
+		waitpid(pids[i], &st, 0);
+		printf("%d exit=%d\n", i, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		fflush(stdout);
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -1812,10 +1901,13 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "probe") == 0)
 		return cmd_probe(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "probe-each") == 0)
+		return cmd_probe_each(argc - 2, argv + 2);
 	if (argc >= 2 && (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)) {
 		printf("sctp-e2e agent %s (usrsctp, raw IP)\n", AGENT_VERSION);
 		return 0;
 	}
-	fprintf(stderr, "usage: agent serve|probe|version [options]\n%s%s", SERVE_USAGE, PROBE_USAGE);
+	fprintf(stderr, "usage: agent serve|probe|probe-each|version [options]\n%s%s%s", SERVE_USAGE, PROBE_USAGE,
+		PROBE_EACH_USAGE);
 	return 2;
 }

@@ -260,6 +260,33 @@ else
 	not_ok "16 concurrent sctp probes all connect" "$n_ok of 16 connected" "$(grep -hv '"connected"' "$tmp"/conc.* | head -n 3)"
 fi
 
+# probe-each: one process, one child per probe, each line prefixed with the
+# probe's index and followed by its own exit status (what the suite parses).
+out=$(ip netns exec "$NSA" "$AGENT" probe-each \
+	-- --protocol sctp --host "$B_IP" --port 80 "${PA[@]}" \
+	-- --protocol sctp --host "$B_IP" --port 81 "${PA[@]}" \
+	-- --protocol tcp --host "$B_IP" --port 80 \
+	-- --protocol bogus 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] &&
+	printf '%s\n' "$out" | grep -q '^0 {.*"result":"connected".*"reply":"agent-b ' &&
+	printf '%s\n' "$out" | grep -qx '0 exit=0' &&
+	printf '%s\n' "$out" | grep -q '^1 {.*"result":"refused"' &&
+	printf '%s\n' "$out" | grep -qx '1 exit=1' &&
+	printf '%s\n' "$out" | grep -q '^2 {.*"protocol":"tcp".*"result":"connected"' &&
+	printf '%s\n' "$out" | grep -q '^3 agent: --protocol must be' &&
+	printf '%s\n' "$out" | grep -qx '3 exit=2'; then
+	ok "probe-each runs several probes in one process, each answer under its index"
+else
+	not_ok "probe-each runs several probes in one process, each answer under its index" "exit=$rc" "$out"
+fi
+n_ok=$(ip netns exec "$NSA" "$AGENT" probe-each $(for i in $(seq 1 18); do echo -- --protocol sctp --host "$B_IP" --port 80 "${PA[@]}"; done) | grep -c '"result":"connected"')
+if [ "$n_ok" -eq 18 ]; then
+	ok "probe-each with 18 sctp probes (a matrix row) connects all of them"
+else
+	not_ok "probe-each with 18 sctp probes (a matrix row) connects all of them" "$n_ok of 18 connected"
+fi
+
 # ---------------------------------------------------------------- DNAT
 if ip netns exec "$NSA" iptables -t nat -A OUTPUT -p sctp -d "$VIP" --dport 9000 -j DNAT --to-destination "$B_IP:80" 2>"$tmp/ipt.err"; then
 	check_probe "sctp through an iptables SCTP DNAT" "$NSA" connected "agent-b " --protocol sctp --host "$VIP" --port 9000 "${PA[@]}"

@@ -98,17 +98,19 @@ const byIp = new Map(PODS.map((p) => [p.ip, p]));
 
 /**
  * An ExecFor whose pods answer each probe with `answer(cell, round)`: the
- * agent's output for every target of the batch command, parsed from the argv.
+ * agent's output for every target of its `probe-each` command, parsed from the argv.
  */
 function fakeCluster(answer: (cell: Cell, round: number) => 'connected' | 'timeout' | 'refused' | 'garbage') {
   const rounds = new Map<string, number>();
   const execFor: ExecFor =
     (from) =>
     async (argv): Promise<ExecResult> => {
-      const jobs = argv[2].split('\n').filter((l) => l.includes("'probe'"));
+      // `agent probe-each -- --protocol sctp --host H --port P ... -- ...`
+      expect(argv.slice(0, 3)).to.deep.equal(['/bin/agent', 'probe-each', '--']);
+      const jobs = argv.slice(3).join(' ').split(' -- ');
       const out = jobs.map((job, i) => {
-        const host = /'--host' '([^']+)'/.exec(job)![1];
-        const port = Number(/'--port' '(\d+)'/.exec(job)![1]) as 80 | 81;
+        const host = /--host (\S+)/.exec(job)![1];
+        const port = Number(/--port (\d+)/.exec(job)![1]) as 80 | 81;
         const to = byIp.get(host)!;
         const cell: Cell = { from: { ns: from.ns, pod: from.pod }, to: { ns: to.ns, pod: to.pod }, port };
         const round = (rounds.get(cellId(cell)) ?? 0) + 1;
