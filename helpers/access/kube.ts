@@ -81,6 +81,15 @@ export function makeKube(kc: k8s.KubeConfig): Kube {
   };
 }
 
+/**
+ * Who the suite acts as, for error messages: in a pod (`sctp-e2e job`, the
+ * Sonobuoy plugin) client-node's in-cluster config names its user
+ * "inClusterUser" and the credentials are the pod's service account.
+ */
+export function identityOf(kc: k8s.KubeConfig): string {
+  return kc.getCurrentUser()?.name === 'inClusterUser' ? "the pod's service account" : 'the kubeconfig user';
+}
+
 /** HTTP status of an API error, or undefined when it is not one. */
 export function apiStatus(err: unknown): number | undefined {
   return err instanceof k8s.ApiException ? err.code : undefined;
@@ -110,12 +119,12 @@ export async function checkApi(kube: Kube): Promise<string> {
     if (status === 401)
       throw new SuiteError(
         `the API server at ${kube.server} rejected the credentials (401)`,
-        'check the kubeconfig user',
+        `check ${identityOf(kube.kc)}`,
       );
     if (status === 403)
       throw new SuiteError(
         `the API server at ${kube.server} refused access (403)`,
-        'the kubeconfig user needs RBAC to read /version',
+        `${identityOf(kube.kc)} needs RBAC to read /version`,
       );
     const text = errorText(err);
     const cause =

@@ -10,7 +10,7 @@ import { loadKnownFailures, type KnownFailure } from './known.ts';
 import { Cleanup } from './cleanup.ts';
 import type { Config } from './config.ts';
 import { SuiteError, errorText } from './errors.ts';
-import { apiMessage, checkApi, loadKubeConfig, makeKube, type Kube } from '../access/kube.ts';
+import { apiMessage, checkApi, identityOf, loadKubeConfig, makeKube, type Kube } from '../access/kube.ts';
 import { missingAccess } from '../access/rbac.ts';
 import {
   NoNodeAccess,
@@ -89,14 +89,17 @@ export async function openRun(config: Config): Promise<RunContext> {
   const missing = await missingAccess(kube);
   if (missing.length)
     throw new SuiteError(
-      `the kubeconfig user lacks RBAC for: ${missing.join(', ')}`,
+      `${identityOf(kube.kc)} lacks RBAC for: ${missing.join(', ')}`,
       'bind it to a role that allows these (cluster-admin works)',
     );
   let nodes: k8s.V1Node[];
   try {
     nodes = (await kube.core.listNode()).items.filter((n) => !n.spec?.unschedulable);
   } catch (err) {
-    throw new SuiteError(`cannot list nodes: ${apiMessage(err)}`, 'check the kubeconfig user can list nodes');
+    throw new SuiteError(
+      `cannot list nodes: ${apiMessage(err)}`,
+      `check ${identityOf(kube.kc)} can list nodes`,
+    );
   }
   if (nodes.length === 0)
     throw new SuiteError('the cluster has no schedulable node', 'add or uncordon a node');
