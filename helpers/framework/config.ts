@@ -170,16 +170,19 @@ export const envName = (name: string): string =>
 
 export type RawSettings = Partial<Record<keyof Config, string | number | boolean>>;
 
-/** Converts one raw value to its setting's type, or names the problem. */
-function coerce(setting: Setting, raw: string | number | boolean, source: string): string | number | boolean {
-  // The setting as the user wrote it: a flag, a variable, or a file's key.
-  const key =
-    source === 'flag'
-      ? `--${flagName(setting.name)}`
-      : source === 'environment' || source.startsWith('local cluster env')
-        ? envName(setting.name)
-        : setting.name;
-  const where = `${source} ${key}`;
+/** Where settings come from, and how a setting is spelled there (for errors). */
+interface Layer {
+  source: string;
+  keyOf: (name: string) => string;
+  values: RawSettings;
+}
+const asFlag = (name: string) => `--${flagName(name)}`;
+const asKey = (name: string) => name;
+
+/** Converts one raw value to its setting's type, or names the problem as the user wrote it. */
+function coerce(setting: Setting, raw: string | number | boolean, layer: Layer): string | number | boolean {
+  const key = layer.keyOf(setting.name);
+  const where = `${layer.source} ${key}`;
   const kind = setting.kind;
   if (kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
@@ -267,26 +270,26 @@ export interface LoadInput {
 export function loadConfig(input: LoadInput): Config {
   const env = input.env ?? process.env;
   const file = input.configFile ?? env.SCTP_E2E_CONFIG;
-  const layers: Array<[string, RawSettings]> = [
-    ['flag', input.flags],
-    ['environment', fromEnv(env)],
+  const layers: Layer[] = [
+    { source: 'flag', keyOf: asFlag, values: input.flags },
+    { source: 'environment', keyOf: envName, values: fromEnv(env) },
   ];
-  if (file) layers.push([`config file ${file}`, fromFile(file)]);
+  if (file) layers.push({ source: `config file ${file}`, keyOf: asKey, values: fromFile(file) });
 
   // No kubeconfig anywhere: fall back to the local cluster when it is up.
-  const givenKubeconfig = layers.some(([, l]) => l.kubeconfig !== undefined) || env.KUBECONFIG;
+  const givenKubeconfig = layers.some((l) => l.values.kubeconfig !== undefined) || env.KUBECONFIG;
   const localEnvFile = input.localEnvFile ?? LOCAL_CLUSTER_ENV;
   let localCluster: string | undefined;
   if (!givenKubeconfig && existsSync(localEnvFile)) {
-    const local = fromEnv(readEnvFile(localEnvFile));
-    localCluster = readEnvFile(localEnvFile).SCTP_E2E_LOCAL_CLUSTER;
-    layers.push([`local cluster env ${localEnvFile}`, local]);
+    const localEnv = readEnvFile(localEnvFile);
+    localCluster = localEnv.SCTP_E2E_LOCAL_CLUSTER;
+    layers.push({ source: `local cluster env ${localEnvFile}`, keyOf: envName, values: fromEnv(localEnv) });
   }
 
   const config: Record<string, unknown> = {};
   for (const s of SETTINGS) {
-    const layer = layers.find(([, l]) => l[s.name] !== undefined);
-    if (layer) config[s.name] = coerce(s, layer[1][s.name]!, layer[0]);
+    const layer = layers.find((l) => l.values[s.name] !== undefined);
+    if (layer) config[s.name] = coerce(s, layer.values[s.name]!, layer);
     else if (s.default !== undefined) config[s.name] = s.default;
   }
   for (const key of ['focus', 'skip'] as const) {
