@@ -141,7 +141,7 @@ export async function probe(
  * with the target's index, so concurrent output can be told apart (the format
  * of the usrsctp agent's own `probe-each`).
  */
-function batch(commands: string[][]): string[] {
+export function batch(commands: string[][]): string[] {
   const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
   const jobs = commands.map(
     (argv, i) => `( ${argv.map(quote).join(' ')} 2>&1; echo "exit=$?" ) | sed "s/^/${i} /" &`,

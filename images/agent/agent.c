@@ -1861,8 +1861,7 @@ static int cmd_probe_each(int argc, char **argv)
 			dup2(p[1], STDOUT_FILENO);
 			dup2(p[1], STDERR_FILENO);
 			close(p[1]);
-			/* parse_opts and the probe read argv from start[i] only. */
-			argv[start[i] + len[i]] = NULL;
+			/* cmd_probe reads exactly len[i] arguments from start[i]. */
 			int rc = cmd_probe(len[i], argv + start[i]);
 			fflush(NULL);
 			_exit(rc);

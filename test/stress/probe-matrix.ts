@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { MODEL_PODS, CELLS, cellId } from '../../helpers/netpol/model.ts';
 import { probeCells, type DeployedPod, type CellResult } from '../../helpers/netpol/probe.ts';
-import { inPod, UsrsctpAgent, type ProbeTarget } from '../../helpers/probing/agent.ts';
+import { batch, inPod, UsrsctpAgent, type ProbeTarget } from '../../helpers/probing/agent.ts';
 import { loadKubeConfig, makeKube } from '../../helpers/access/kube.ts';
 
 const { values } = parseArgs({
@@ -43,13 +43,10 @@ if (values.form !== 'each' && values.form !== 'pipeline') throw new Error('--for
 /** The pre-probe-each command: one shell pipeline per target (kept here only to compare). */
 class PipelineAgent extends UsrsctpAgent {
   probeCommand(targets: ProbeTarget[], timeoutSeconds: number): string[] {
-    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
-    const jobs = targets.map((t, i) => {
-      // probe-each's options for one target are exactly `agent probe`'s.
-      const argv = ['/bin/agent', 'probe', ...super.probeCommand([t], timeoutSeconds).slice(3)];
-      return `( ${argv.map(quote).join(' ')} 2>&1; echo "exit=$?" ) | sed "s/^/${i} /" &`;
-    });
-    return ['sh', '-c', `${jobs.join('\n')}\nwait`];
+    // probe-each's options for one target are exactly `agent probe`'s.
+    return batch(
+      targets.map((t) => ['/bin/agent', 'probe', ...super.probeCommand([t], timeoutSeconds).slice(3)]),
+    );
   }
 }
 const agent = values.form === 'pipeline' ? new PipelineAgent(values.image) : new UsrsctpAgent(values.image);
