@@ -10,6 +10,8 @@
 import { Writable } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { NodeSSH } from 'node-ssh';
+import type { ClientChannel } from 'ssh2';
+import { ShellSession } from './node-shell.ts';
 import type { Config } from '../framework/config.ts';
 import { SuiteError, errorText } from '../framework/errors.ts';
 import type { Kube } from './kube.ts';
@@ -57,6 +59,8 @@ export class NoNodeAccess implements NodeAccess {
 export class SshNodeAccess implements NodeAccess {
   readonly kind = 'ssh';
   private readonly connections = new Map<string, Promise<NodeSSH>>();
+  /** One long-lived shell per node (see node-shell.ts); undefined where the node refused one. */
+  private readonly shells = new Map<string, Promise<ShellSession | undefined>>();
   private jump?: Promise<NodeSSH>;
 
   constructor(
@@ -120,12 +124,48 @@ export class SshNodeAccess implements NodeAccess {
   }
 
   async exec(node: string, command: string): Promise<ExecResult> {
+    const shell = await this.shell(node);
+    if (shell) return shell.exec(command);
     const ssh = await this.connect(node);
     const r = await ssh.execCommand(command);
     return { stdout: r.stdout, stderr: r.stderr, code: r.code ?? -1 };
   }
 
+  /**
+   * The node's long-lived shell, opened on first use and again after one
+   * ends. A node whose login shell cannot run `exec /bin/sh` (a restricted
+   * shell, a forced command) gets one exec channel per command instead.
+   */
+  private shell(node: string): Promise<ShellSession | undefined> {
+    const previous = this.shells.get(node);
+    const current = previous
+      ? previous.then((s) => (s === undefined || s.open ? s : this.openShell(node)))
+      : this.openShell(node);
+    this.shells.set(node, current);
+    return current;
+  }
+
+  private async openShell(node: string): Promise<ShellSession | undefined> {
+    const ssh = await this.connect(node);
+    const channel = await new Promise<ClientChannel | undefined>((resolve) =>
+      ssh.connection!.exec('exec /bin/sh', (err, ch) => resolve(err ? undefined : ch)),
+    );
+    if (!channel) return undefined;
+    const session = new ShellSession({
+      write: (text) => void channel.write(text),
+      onStdout: (l) => void channel.on('data', l),
+      onStderr: (l) => void channel.stderr.on('data', l),
+      onClose: (l) => void channel.on('close', () => l('the SSH channel closed')),
+      end: () => void channel.end(),
+    });
+    return session.ready.then(
+      () => session,
+      () => undefined,
+    );
+  }
+
   async close(): Promise<void> {
+    for (const shell of this.shells.values()) (await shell.catch(() => undefined))?.close();
     for (const conn of this.connections.values()) (await conn.catch(() => undefined))?.dispose();
     (await this.jump?.catch(() => undefined))?.dispose();
   }

@@ -1,0 +1,80 @@
+/**
+ * ShellSession against a real /bin/sh (a child process standing in for the
+ * SSH channel): every command's stdout, stderr and exit status cut exactly,
+ * in order, whatever the command does to its own shell.
+ */
+import { spawn } from 'node:child_process';
+import { expect } from 'chai';
+import { ShellSession, shQuote } from '../../helpers/access/node-shell.ts';
+
+/** `sh` behind a login shell that prints a banner first, as a noisy ~/.bashrc does. */
+function startShell(): { session: ShellSession; kill: () => void } {
+  const child = spawn('/bin/sh', ['-c', 'echo banner from rc; echo rc noise >&2; exec /bin/sh'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const session = new ShellSession({
+    write: (t) => void child.stdin.write(t),
+    onStdout: (l) => void child.stdout.on('data', l),
+    onStderr: (l) => void child.stderr.on('data', l),
+    onClose: (l) => void child.on('close', (code) => l(`sh exited ${code}`)),
+    end: () => void child.stdin.end(),
+  });
+  return { session, kill: () => child.kill('SIGKILL') };
+}
+
+describe('ShellSession (one long-lived sh per node)', function () {
+  // A cut in the wrong place shows as a command that never returns.
+  this.timeout(5000);
+  let shell: ReturnType<typeof startShell>;
+  beforeEach(() => (shell = startShell()));
+  afterEach(() => shell.session.close());
+
+  it('drops what the login shell printed and returns each command’s own output, trimmed', async () => {
+    const r = await shell.session.exec('echo out; echo err >&2');
+    expect(r).to.deep.equal({ stdout: 'out', stderr: 'err', code: 0 });
+  });
+
+  it('returns the exit status, and a syntax error or exit does not end the session', async () => {
+    expect((await shell.session.exec('exit 3')).code).to.equal(3);
+    const bad = await shell.session.exec('if then fi');
+    expect(bad.code).to.not.equal(0);
+    expect(bad.stderr).to.match(/syntax|unexpected/i);
+    expect(await shell.session.exec('echo still here')).to.include({ stdout: 'still here', code: 0 });
+  });
+
+  it('keeps quotes, newlines and output without a final newline intact', async () => {
+    const command = `printf '%s' "it's"; printf 'a\\nb'`;
+    expect(shQuote("it's")).to.equal(`'it'\\''s'`);
+    expect((await shell.session.exec(command)).stdout).to.equal("it'sa\nb");
+  });
+
+  it('answers concurrent callers in order, each with its own output', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => shell.session.exec(`echo ${i}; echo e${i} >&2; exit ${i % 4}`)),
+    );
+    results.forEach((r, i) => expect(r).to.deep.equal({ stdout: String(i), stderr: `e${i}`, code: i % 4 }));
+  });
+
+  it('a command cannot read the commands after it from the session’s stdin', async () => {
+    const [read, next] = await Promise.all([
+      shell.session.exec('cat; echo read-done'),
+      shell.session.exec('echo next'),
+    ]);
+    expect(read.stdout).to.equal('read-done');
+    expect(next.stdout).to.equal('next');
+  });
+
+  it('rejects pending and later commands once the shell is gone, and says so', async () => {
+    await shell.session.ready;
+    const pending = shell.session.exec('sleep 5');
+    shell.kill();
+    let error: unknown;
+    await pending.catch((e: unknown) => (error = e));
+    expect(String(error)).to.match(/shell session ended: sh exited/);
+    expect(shell.session.open).to.equal(false);
+    await shell.session.exec('true').then(
+      () => expect.fail('a closed session ran a command'),
+      (e: unknown) => expect(String(e)).to.match(/shell session ended/),
+    );
+  });
+});
