@@ -38,6 +38,11 @@ export interface TestEnv {
     purpose: string,
     options?: { privileged?: boolean; labels?: Record<string, string> },
   ): Promise<string>;
+  /**
+   * Namespaces the test works in without owning them (a shared fixture):
+   * their pods and events are evidence when it fails, as its own are.
+   */
+  uses(...namespaces: string[]): void;
   /** Text kept with the result: shown on failure and attached to the report. */
   evidence(name: string, text: string): void;
   parameter(name: string, value: string): void;
@@ -76,6 +81,7 @@ export function sctpIt(title: string, story: Story, body: (t: TestEnv) => Promis
               namespaces.push(ns);
               return ns;
             },
+            uses: (...names) => void namespaces.push(...names.filter((n) => !namespaces.includes(n))),
             evidence: (name, text) => void evidence.push({ name, text }),
             parameter: (name, value) => void allure.parameter(name, value),
             skip: (reason) => {

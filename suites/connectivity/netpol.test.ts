@@ -2,7 +2,8 @@
  * [Feature:SCTPConnectivity] NetworkPolicy over SCTP as a truth table, the
  * way upstream's netpol suite does it for TCP: namespaces x, y, z with pods
  * a, b, c, each serving SCTP on 80 and 81; every pod dials every pod on both
- * ports. Each scenario first shows the whole matrix connected (so every cell
+ * ports. The model is deployed once and reused by every scenario
+ * (helpers/netpol/shared-model.ts); only policies change. Each scenario first shows the whole matrix connected (so every cell
  * the policy blocks carried the same SCTP association before it), then
  * applies its policy and waits until the observed table equals the expected.
  * A cell is blocked only when two rounds time out or are refused; a probe
@@ -11,11 +12,9 @@
  * between different pods, which must still connect after it.
  */
 import { dumpYaml, type V1NetworkPolicy } from '@kubernetes/client-node';
-import { networkPolicy, pod } from '../../fixtures/objects.ts';
+import { networkPolicy } from '../../fixtures/objects.ts';
 import {
   CELLS,
-  NAMESPACES,
-  PODS,
   Reachability,
   describeDifference,
   namespaceLabels,
@@ -26,6 +25,7 @@ import {
   renderReachability,
   type ModelNamespace,
 } from '../../helpers/netpol/model.ts';
+import { SharedModel } from '../../helpers/netpol/shared-model.ts';
 import {
   describeResults,
   execInPod,
@@ -38,44 +38,10 @@ import { cellTimeoutSeconds, requireVerdicts } from '../../helpers/netpol/verdic
 import { errorText, TestError } from '../../helpers/framework/errors.ts';
 import { poll, PollTimeout } from '../../helpers/framework/poll.ts';
 import { sctpIt, type TestEnv } from '../../helpers/framework/sctp-test.ts';
-import { startPods } from '../../helpers/probing/workloads.ts';
 
 const STORY = 'NetworkPolicy allow/deny for SCTP ports';
-const CONTAINER = 'agent';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-/** The three namespaces and nine pods, every pod Running. */
-async function deployModel(
-  t: TestEnv,
-  scenarioId: string,
-): Promise<{ namespaces: Record<ModelNamespace, string>; pods: DeployedPod[] }> {
-  const { agent } = t.ctx;
-  const names = await Promise.all(
-    NAMESPACES.map((ns) => t.namespace(`np-${scenarioId}-${ns}`, { labels: namespaceLabels(ns) })),
-  );
-  const namespaces = Object.fromEntries(NAMESPACES.map((ns, i) => [ns, names[i]])) as Record<
-    ModelNamespace,
-    string
-  >;
-  const started = await Promise.all(
-    NAMESPACES.map((ns) =>
-      startPods(
-        t,
-        namespaces[ns],
-        PODS.map((p) => pod(p, [agent.server(CONTAINER, { sctp: [80, 81] })], { labels: podLabels(p) })),
-      ),
-    ),
-  );
-  const pods = NAMESPACES.flatMap((ns, i) =>
-    PODS.map((p, j): DeployedPod => {
-      const ip = started[i][j].status?.podIP;
-      if (!ip) throw new Error(`pod ${namespaces[ns]}/${p} is Running without a pod IP`);
-      return { ns, pod: p, namespace: namespaces[ns], name: p, container: CONTAINER, ip };
-    }),
-  );
-  return { namespaces, pods };
-}
 
 /** The policy as the API sees it: client-node's field names (`_from`) mapped back to the API's (`from`). */
 const policyYaml = (body: V1NetworkPolicy) =>
@@ -153,7 +119,7 @@ async function observeUntil(
 }
 
 interface Scenario {
-  /** Short and unique in the file: it names the scenario's namespaces. */
+  /** Short and unique in the file: names the scenario in messages. */
   id: string;
   title: string;
   /** The policies, each to create in the namespace of model namespace `in`. */
@@ -164,7 +130,7 @@ interface Scenario {
 /** Cells between two different pods that `r` allows: a policy must still let them connect. */
 const allowedCrossPod = (r: Reachability) => CELLS.filter((c) => r.get(c) && podId(c.from) !== podId(c.to));
 
-function scenario(s: Scenario): void {
+function scenario(model: SharedModel, s: Scenario): void {
   // A deny table with no allowed cell would pass on a cluster that drops all SCTP.
   if (allowedCrossPod(s.expected).length === 0 || s.expected.counts().blocked === 0)
     throw new Error(`scenario ${s.id}: the expected table needs both allowed and blocked cells between pods`);
@@ -183,9 +149,8 @@ function scenario(s: Scenario): void {
       `${s.expected.counts().connected} connected, ${s.expected.counts().blocked} blocked`,
     );
 
-    const { namespaces, pods } = await deployModel(t, s.id);
+    const { namespaces, pods } = await model.use(t, s.title, mark);
     t.evidence('pods', podTable(pods));
-    mark('namespaces x, y, z and 9 pods running');
 
     const observe = () => probeMatrix(ctx.agent, execInPod(ctx.kube), pods, cellTimeout);
     const timeoutMs = ctx.config.ruleTimeout * 1000;
@@ -223,10 +188,16 @@ function scenario(s: Scenario): void {
       `baseline: all ${CELLS.length} SCTP cells connected (${before.rounds} round(s), last ${roundTimes(before.last)})`,
     );
 
+    // The model outlives the scenario; its policies must not.
     await Promise.all(
-      s.policies.map((p) =>
-        ctx.kube.networking.createNamespacedNetworkPolicy({ namespace: namespaces[p.in], body: p.body }),
-      ),
+      s.policies.map(async (p) => {
+        const namespace = namespaces[p.in];
+        const name = p.body.metadata!.name!;
+        await ctx.kube.networking.createNamespacedNetworkPolicy({ namespace, body: p.body });
+        t.cleanup.push(`NetworkPolicy ${namespace}/${name}`, async () => {
+          await ctx.kube.networking.deleteNamespacedNetworkPolicy({ namespace, name });
+        });
+      }),
     );
     t.evidence(
       'policies',
@@ -266,14 +237,17 @@ function scenario(s: Scenario): void {
 }
 
 describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] NetworkPolicy over SCTP (truth table)', () => {
-  scenario({
+  const model = new SharedModel();
+  // Not waited for: the run's final sweep checks every namespace of the run is gone.
+  after(() => model.remove());
+  scenario(model, {
     id: 'ingress-deny',
     title: 'should enforce a default-deny ingress policy in namespace x for SCTP',
     policies: [{ in: 'x', body: networkPolicy('default-deny-ingress', { ingress: [] }) }],
     expected: Reachability.allowAll().denyTo({ ns: 'x' }).allowLoopback(),
   });
 
-  scenario({
+  scenario(model, {
     id: 'ingress-port',
     title: 'should allow ingress in namespace x only on SCTP port 80 (81 blocked)',
     policies: [
@@ -287,7 +261,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] NetworkPoli
     expected: Reachability.allowAll().denyTo({ ns: 'x' }, [81]).allowLoopback(),
   });
 
-  scenario({
+  scenario(model, {
     id: 'ingress-peer',
     title:
       'should allow ingress to x/a only from pods pod=b in namespaces ns=y (pod and namespace selector in one peer)',
@@ -306,7 +280,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] NetworkPoli
       .allowLoopback(),
   });
 
-  scenario({
+  scenario(model, {
     id: 'egress-deny',
     title: 'should deny all egress from x/a over SCTP',
     policies: [
@@ -315,7 +289,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] NetworkPoli
     expected: Reachability.allowAll().denyFrom({ ns: 'x', pod: 'a' }).allowLoopback(),
   });
 
-  scenario({
+  scenario(model, {
     id: 'egress-allow',
     title: 'should allow egress from x/a only to namespace z on SCTP port 81',
     policies: [
