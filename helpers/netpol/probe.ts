@@ -56,6 +56,13 @@ export interface Observation {
   unconfirmed: CellResult[];
   /** How many cells the second round probed again (0: no second round). */
   reprobed: number;
+  /**
+   * The first round already showed a cell connected that `expected` blocks,
+   * so the table cannot equal it (a second round turns blocked cells into
+   * connected, never the reverse): the blocked cells were not probed again,
+   * and this observation must not be reported as the table's last word.
+   */
+  early: boolean;
   /** How long the first round and the second round took. */
   ms: number;
   confirmMs: number;
@@ -103,18 +110,24 @@ export async function probeCells(
 /**
  * Probes the full matrix, then probes the cells it found blocked once more.
  * `pods` must hold every model pod once. An exec that cannot run rejects
- * with a TestError (nothing was observed from that pod).
+ * with a TestError (nothing was observed from that pod). With `expected`, a
+ * first round that shows a cell connected which `expected` blocks (a policy
+ * not yet in force) ends there (`early`): no second round can make it equal.
  */
 export async function probeMatrix(
   agent: Agent,
   execFor: ExecFor,
   pods: readonly DeployedPod[],
   timeoutSeconds: number,
+  expected?: Reachability,
 ): Promise<Observation> {
   const started = Date.now();
   const first = await probeCells(agent, execFor, pods, CELLS, timeoutSeconds);
   const ms = Date.now() - started;
-  const blocked = first.filter((r) => cellVerdict(r.result) === 'blocked');
+  const early =
+    expected !== undefined &&
+    first.some((r) => cellVerdict(r.result) === 'connected' && !expected.get(r.cell));
+  const blocked = early ? [] : first.filter((r) => cellVerdict(r.result) === 'blocked');
   const confirmStarted = Date.now();
   const second = blocked.length
     ? await probeCells(
@@ -135,6 +148,7 @@ export async function probeMatrix(
     errors: results.filter((r) => cellVerdict(r.result) === 'error'),
     unconfirmed: second.filter((r) => cellVerdict(r.result) === 'connected'),
     reprobed: blocked.length,
+    early,
     ms,
     confirmMs,
   };

@@ -11,7 +11,7 @@ import { AgnhostAgent, UsrsctpAgent, type ProbeTarget } from '../../helpers/prob
 import type { ExecResult } from '../../helpers/access/node-access.ts';
 import { TestError } from '../../helpers/framework/errors.ts';
 import { loadBalancerRefusal } from '../../helpers/probing/lb-refusal.ts';
-import { CELLS, MODEL_PODS, cellId, podId, type Cell } from '../../helpers/netpol/model.ts';
+import { CELLS, MODEL_PODS, Reachability, cellId, podId, type Cell } from '../../helpers/netpol/model.ts';
 import { probeMatrix, type DeployedPod, type ExecFor } from '../../helpers/netpol/probe.ts';
 import { cellTimeoutSeconds, cellVerdict, requireVerdicts } from '../../helpers/netpol/verdict.ts';
 
@@ -146,6 +146,28 @@ describe('probeMatrix: blocked means blocked in two rounds; error is never block
     // Every cell probed once, the two blocked ones twice.
     expect([...rounds.values()].filter((n) => n === 2)).to.have.length(2);
     expect(rounds.size).to.equal(CELLS.length);
+  });
+
+  it('with an expected table: a first round showing a cell connected that it blocks ends early, unconfirmed', async () => {
+    const denied = id('x/b', 'x/a', 81);
+    const late = id('y/c', 'x/a', 81); // the policy is not in force for it yet
+    const expected = Reachability.allowAll().denyTo({ ns: 'x', pod: 'a' }, [81]).allowLoopback();
+    const { execFor, rounds } = fakeCluster((c) => (cellId(c) === denied ? 'refused' : 'connected'));
+    expect(expected.get(CELLS.find((c) => cellId(c) === late)!)).to.equal(false);
+    const o = await probeMatrix(usrsctp, execFor, PODS, 2, expected);
+    expect(o.early).to.equal(true);
+    expect(o.reprobed, 'no second round: it cannot make the table equal').to.equal(0);
+    expect([...rounds.values()].every((n) => n === 1)).to.equal(true);
+  });
+
+  it('with an expected table the first round does not contradict, blocked cells are still probed twice', async () => {
+    const expected = Reachability.allowAll().denyTo({ ns: 'x', pod: 'a' }, [81]).allowLoopback();
+    const { execFor, rounds } = fakeCluster((c) => (expected.get(c) ? 'connected' : 'timeout'));
+    const o = await probeMatrix(usrsctp, execFor, PODS, 2, expected);
+    expect(o.early).to.equal(false);
+    expect(o.reprobed).to.equal(expected.counts().blocked);
+    expect([...rounds.values()].filter((n) => n === 2)).to.have.length(expected.counts().blocked);
+    expect(expected.equals(o.reachability)).to.equal(true);
   });
 
   it('no second round when nothing is blocked', async () => {
