@@ -7,11 +7,11 @@
  *          node's mount namespace, as upstream's host-exec pods do;
  *  - none: no access; node assertions skip with the reason.
  */
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
-import { ShellSession } from './node-shell.ts';
+import { NodeShells, ShellSession, started } from './node-shell.ts';
 import type { Config } from '../framework/config.ts';
 import { SuiteError, errorText } from '../framework/errors.ts';
 import type { Kube } from './kube.ts';
@@ -59,8 +59,8 @@ export class NoNodeAccess implements NodeAccess {
 export class SshNodeAccess implements NodeAccess {
   readonly kind = 'ssh';
   private readonly connections = new Map<string, Promise<NodeSSH>>();
-  /** One long-lived shell per node (see node-shell.ts); undefined where the node refused one. */
-  private readonly shells = new Map<string, Promise<ShellSession | undefined>>();
+  /** One long-lived shell per node (see node-shell.ts). */
+  private readonly shells = new NodeShells((node) => this.openShell(node));
   private jump?: Promise<NodeSSH>;
 
   constructor(
@@ -124,25 +124,11 @@ export class SshNodeAccess implements NodeAccess {
   }
 
   async exec(node: string, command: string): Promise<ExecResult> {
-    const shell = await this.shell(node);
+    const shell = await this.shells.get(node);
     if (shell) return shell.exec(command);
     const ssh = await this.connect(node);
     const r = await ssh.execCommand(command);
     return { stdout: r.stdout, stderr: r.stderr, code: r.code ?? -1 };
-  }
-
-  /**
-   * The node's long-lived shell, opened on first use and again after one
-   * ends. A node whose login shell cannot run `exec /bin/sh` (a restricted
-   * shell, a forced command) gets one exec channel per command instead.
-   */
-  private shell(node: string): Promise<ShellSession | undefined> {
-    const previous = this.shells.get(node);
-    const current = previous
-      ? previous.then((s) => (s === undefined || s.open ? s : this.openShell(node)))
-      : this.openShell(node);
-    this.shells.set(node, current);
-    return current;
   }
 
   private async openShell(node: string): Promise<ShellSession | undefined> {
@@ -158,14 +144,11 @@ export class SshNodeAccess implements NodeAccess {
       onClose: (l) => void channel.on('close', () => l('the SSH channel closed')),
       end: () => void channel.end(),
     });
-    return session.ready.then(
-      () => session,
-      () => undefined,
-    );
+    return started(session);
   }
 
   async close(): Promise<void> {
-    for (const shell of this.shells.values()) (await shell.catch(() => undefined))?.close();
+    await this.shells.closeAll();
     for (const conn of this.connections.values()) (await conn.catch(() => undefined))?.dispose();
     (await this.jump?.catch(() => undefined))?.dispose();
   }
@@ -227,21 +210,68 @@ export class PodNodeAccess implements NodeAccess {
     });
   }
 
+  /** One long-lived shell per node through one exec stream (see node-shell.ts). */
+  private readonly shells = new NodeShells((node) => this.openShell(node));
+
   async exec(node: string, command: string): Promise<ExecResult> {
+    const shell = await this.shells.get(node);
+    if (shell) return shell.exec(command);
     const name = await this.pod(node);
     const namespace = await this.namespace!;
-    // Enter the node's mount namespace so its own binaries and files are
-    // used; the network namespace is already the node's (hostNetwork).
-    // Upstream enters PID 1's; kubelet's is the same on an ordinary node and
-    // also right where the node is itself a container or a namespace (kind,
-    // the local cluster), or where PID 1 refuses to be entered.
-    const enter =
-      't=$(pidof kubelet | cut -d" " -f1); exec nsenter --mount=/proc/${t:-1}/ns/mnt -- sh -c "$1"';
-    return podExec(this.kube, namespace, name, 'hostexec', ['sh', '-c', enter, 'hostexec', command]);
+    return podExec(this.kube, namespace, name, 'hostexec', ['sh', '-c', ENTER_NODE, 'hostexec', command]);
   }
 
-  async close(): Promise<void> {}
+  private async openShell(node: string): Promise<ShellSession | undefined> {
+    const name = await this.pod(node);
+    const namespace = await this.namespace!;
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let closed: ((why: string) => void) | undefined;
+    const ws = await this.kube.exec
+      .exec(
+        namespace,
+        name,
+        'hostexec',
+        ['sh', '-c', ENTER_NODE, 'hostexec', 'exec /bin/sh'],
+        stdout,
+        stderr,
+        stdin,
+        false,
+        (status) => closed?.(`the host-exec shell ended: ${status.message ?? status.status ?? 'no status'}`),
+      )
+      .catch(() => undefined);
+    if (!ws) return undefined;
+    const session = new ShellSession({
+      write: (text) => void stdin.write(text),
+      onStdout: (l) => void stdout.on('data', l),
+      onStderr: (l) => void stderr.on('data', l),
+      onClose: (l) => {
+        closed = l;
+        ws.on('close', () => l('the exec stream closed'));
+      },
+      end: () => {
+        stdin.end();
+        ws.close();
+      },
+    });
+    return started(session);
+  }
+
+  async close(): Promise<void> {
+    await this.shells.closeAll();
+  }
 }
+
+/**
+ * Runs "$1" in the node's mount namespace, so its own binaries
+ * and files are used; the network namespace is already the node's
+ * (hostNetwork). Upstream enters PID 1's; kubelet's is the same on an
+ * ordinary node and also right where the node is itself a container or a
+ * namespace (kind, the local cluster), or where PID 1 refuses to be entered.
+ */
+const ENTER_NODE =
+  't=$(pidof kubelet | cut -d" " -f1); exec nsenter --mount=/proc/${t:-1}/ns/mnt -- sh -c "$1"';
 
 /** Runs a command in a container through the API and collects its output. */
 export async function podExec(

@@ -116,3 +116,36 @@ export class ShellSession {
     for (const p of this.queue.splice(0)) p.reject(new Error(`shell session ended: ${why}`));
   }
 }
+
+/**
+ * One session per node, opened on first use and again after one ends. A
+ * node where `open` gives undefined (its login shell cannot run `exec
+ * /bin/sh`: a restricted shell, a forced command) keeps undefined, and its
+ * access runs one exec per command instead.
+ */
+export class NodeShells {
+  private readonly sessions = new Map<string, Promise<ShellSession | undefined>>();
+
+  constructor(private readonly open: (node: string) => Promise<ShellSession | undefined>) {}
+
+  get(node: string): Promise<ShellSession | undefined> {
+    const previous = this.sessions.get(node);
+    const current = previous
+      ? previous.then((s) => (s === undefined || s.open ? s : this.open(node)))
+      : this.open(node);
+    this.sessions.set(node, current);
+    return current;
+  }
+
+  async closeAll(): Promise<void> {
+    for (const s of this.sessions.values()) (await s.catch(() => undefined))?.close();
+    this.sessions.clear();
+  }
+}
+
+/** A session once `sh` answered its first command; undefined if it never did. */
+export const started = (session: ShellSession): Promise<ShellSession | undefined> =>
+  session.ready.then(
+    () => session,
+    () => undefined,
+  );

@@ -62,7 +62,11 @@ describe('config', () => {
       /invalid flag --node-access: "telnet" — use one of auto, ssh, pod, none/,
     ],
     ['a bad number', { sshPort: 'abc' }, /invalid flag --ssh-port: "abc" is not a positive number/],
-    ['a negative number', { probeTimeout: '-5' }, /invalid flag --probe-timeout: "-5" is not a positive number/],
+    [
+      'a negative number',
+      { probeTimeout: '-5' },
+      /invalid flag --probe-timeout: "-5" is not a positive number/,
+    ],
     ['zero', { podTimeout: '0' }, /invalid flag --pod-timeout: "0" is not a positive number/],
     ['a broken regex', { focus: '[Feature:SCTP' }, /invalid --focus regex/],
     ['ssh without a key', { nodeAccess: 'ssh' }, /--node-access ssh needs an SSH key/],

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
-import { ShellSession, shQuote } from '../../helpers/access/node-shell.ts';
+import { NodeShells, ShellSession, shQuote, started } from '../../helpers/access/node-shell.ts';
 
 /** `sh` behind a login shell that prints a banner first, as a noisy ~/.bashrc does. */
 function startShell(): { session: ShellSession; kill: () => void } {
@@ -76,5 +76,47 @@ describe('ShellSession (one long-lived sh per node)', function () {
       () => expect.fail('a closed session ran a command'),
       (e: unknown) => expect(String(e)).to.match(/shell session ended/),
     );
+  });
+});
+
+describe('NodeShells (one session per node, reopened when it ends)', function () {
+  this.timeout(5000);
+
+  it('opens once for concurrent callers, reopens after the session ends, and keeps a refusal', async () => {
+    const opened: string[] = [];
+    const kills: Array<() => void> = [];
+    const shells = new NodeShells(async (node) => {
+      opened.push(node);
+      if (node === 'restricted') return undefined;
+      const s = startShell();
+      kills.push(s.kill);
+      return started(s.session);
+    });
+    const [a, b] = await Promise.all([shells.get('n1'), shells.get('n1')]);
+    expect(a).to.equal(b);
+    expect((await a!.exec('echo hi')).stdout).to.equal('hi');
+    kills[0]();
+    await new Promise((r) => setTimeout(r, 100));
+    const c = await shells.get('n1');
+    expect(c).to.not.equal(a);
+    expect((await c!.exec('echo again')).stdout).to.equal('again');
+    expect(await shells.get('restricted')).to.equal(undefined);
+    expect(await shells.get('restricted')).to.equal(undefined);
+    expect(opened).to.deep.equal(['n1', 'n1', 'restricted']);
+    await shells.closeAll();
+    expect(c!.open).to.equal(false);
+  });
+
+  it('a shell that dies before answering is not a session', async () => {
+    const child = spawn('/bin/sh', ['-c', 'exit 1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const session = new ShellSession({
+      write: (t) => void child.stdin.write(t, () => {}),
+      onStdout: (l) => void child.stdout.on('data', l),
+      onStderr: (l) => void child.stderr.on('data', l),
+      onClose: (l) => void child.on('close', (code) => l(`sh exited ${code}`)),
+      end: () => void child.stdin.end(),
+    });
+    child.stdin.on('error', () => {});
+    expect(await started(session)).to.equal(undefined);
   });
 });
