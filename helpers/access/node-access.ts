@@ -141,7 +141,10 @@ export class SshNodeAccess implements NodeAccess {
       write: (text) => void channel.write(text),
       onStdout: (l) => void channel.on('data', l),
       onStderr: (l) => void channel.stderr.on('data', l),
-      onClose: (l) => void channel.on('close', () => l('the SSH channel closed')),
+      onClose: (l) => {
+        channel.on('close', () => l('the SSH channel closed'));
+        channel.on('error', (err: Error) => l(`the SSH channel failed: ${err.message}`));
+      },
       end: () => void channel.end(),
     });
     return started(session);
@@ -249,6 +252,7 @@ export class PodNodeAccess implements NodeAccess {
       onClose: (l) => {
         closed = l;
         ws.on('close', () => l('the exec stream closed'));
+        ws.on('error', (err: Error) => l(`the exec stream failed: ${err.message}`));
       },
       end: () => {
         stdin.end();

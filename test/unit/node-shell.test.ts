@@ -12,6 +12,8 @@ function startShell(): { session: ShellSession; kill: () => void } {
   const child = spawn('/bin/sh', ['-c', 'echo banner from rc; echo rc noise >&2; exec /bin/sh'], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  // A command written as the shell dies fails with EPIPE; the session learns of it from 'close'.
+  child.stdin.on('error', () => {});
   const session = new ShellSession({
     write: (t) => void child.stdin.write(t),
     onStdout: (l) => void child.stdout.on('data', l),
