@@ -45,8 +45,10 @@ export class SharedModel {
   async use(t: TestEnv, title: string, note: (line: string) => void): Promise<DeployedModel> {
     const existing = this.current && (await this.current.catch(() => undefined));
     if (existing) {
-      const problem = await this.whyNotReusable(t, existing, note);
+      t.uses(...Object.values(existing.namespaces));
+      const problem = await this.podProblem(t, existing);
       if (!problem) {
+        await this.deleteLeftPolicies(t, existing, note);
         note(`reused the model deployed by "${existing.deployedBy}"`);
         return existing;
       }
@@ -103,20 +105,11 @@ export class SharedModel {
     return { namespaces, pods, deployedBy: title };
   }
 
-  /**
-   * Why `model` cannot serve the next scenario: a pod not Running with the
-   * IP and uid it was probed with, or a NetworkPolicy left that cannot be
-   * deleted (a suite problem: the scenario would judge another's policy).
-   */
-  private async whyNotReusable(
-    t: TestEnv,
-    model: DeployedModel,
-    note: (line: string) => void,
-  ): Promise<string | undefined> {
-    const { kube } = t.ctx;
-    const names = Object.values(model.namespaces);
-    t.uses(...names);
-    const lists = await Promise.all(names.map((namespace) => kube.core.listNamespacedPod({ namespace })));
+  /** Why `model`'s pods cannot serve the next scenario: one not Running, without restarts, at the IP it was probed at. */
+  private async podProblem(t: TestEnv, model: DeployedModel): Promise<string | undefined> {
+    const lists = await Promise.all(
+      Object.values(model.namespaces).map((namespace) => t.ctx.kube.core.listNamespacedPod({ namespace })),
+    );
     const live = new Map<string, k8s.V1Pod>(
       lists.flatMap((l) => l.items.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p] as const)),
     );
@@ -129,27 +122,40 @@ export class SharedModel {
       const restarts = (now.status.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0);
       if (restarts > 0) return `pod ${p.namespace}/${p.name} restarted ${restarts} time(s)`;
     }
-    const policies = await Promise.all(
-      names.map((namespace) => kube.networking.listNamespacedNetworkPolicy({ namespace })),
+    return undefined;
+  }
+
+  /**
+   * Deletes the NetworkPolicies an earlier scenario left in the model (its
+   * cleanup failed). One that cannot be deleted is a suite problem: the
+   * scenario would judge another's policy.
+   */
+  private async deleteLeftPolicies(
+    t: TestEnv,
+    model: DeployedModel,
+    note: (line: string) => void,
+  ): Promise<void> {
+    const { kube } = t.ctx;
+    const lists = await Promise.all(
+      Object.values(model.namespaces).map((namespace) =>
+        kube.networking.listNamespacedNetworkPolicy({ namespace }),
+      ),
     );
-    const left = policies.flatMap((l) =>
+    const left = lists.flatMap((l) =>
       l.items.map((p) => [p.metadata!.namespace!, p.metadata!.name!] as const),
     );
-    if (left.length === 0) return undefined;
-    note(
-      `deleted NetworkPolicies an earlier scenario left: ${left.map(([ns, n]) => `${ns}/${n}`).join(', ')}`,
-    );
+    if (left.length === 0) return;
+    const named = left.map(([ns, n]) => `${ns}/${n}`).join(', ');
+    note(`deleted NetworkPolicies an earlier scenario left: ${named}`);
     try {
       await Promise.all(
         left.map(([namespace, name]) => kube.networking.deleteNamespacedNetworkPolicy({ namespace, name })),
       );
     } catch (err) {
       throw new TestError(
-        `the shared truth-table model still holds NetworkPolicies of an earlier scenario and they cannot be ` +
-          `deleted: ${left.map(([ns, n]) => `${ns}/${n}`).join(', ')}`,
+        `the shared truth-table model still holds NetworkPolicies of an earlier scenario and they cannot be deleted: ${named}`,
         errorText(err),
       );
     }
-    return undefined;
   }
 }

@@ -3,9 +3,10 @@
  * way upstream's netpol suite does it for TCP: namespaces x, y, z with pods
  * a, b, c, each serving SCTP on 80 and 81; every pod dials every pod on both
  * ports. The model is deployed once and reused by every scenario
- * (helpers/netpol/shared-model.ts); only policies change. Each scenario first shows the whole matrix connected (so every cell
- * the policy blocks carried the same SCTP association before it), then
- * applies its policy and waits until the observed table equals the expected.
+ * (helpers/netpol/shared-model.ts); only policies change. Each scenario
+ * first shows the whole matrix connected (so every cell the policy blocks
+ * carried the same SCTP association before it), then applies its policy and
+ * waits until the observed table equals the expected.
  * A cell is blocked only when two rounds time out or are refused; a probe
  * with no SCTP answer (exec refused, garbage output) makes the test an
  * error, never a blocked cell. Every table also has cells the policy allows
@@ -76,9 +77,8 @@ const roundTimes = (o: Observation) =>
  * connected which `expected` blocks ends without its second round (`early`:
  * the policy is not in force yet); if the deadline comes on such a round,
  * one full round is taken, so that the table reported has every blocked cell
- * confirmed. No observation at all, or a last
- * observation with cells that gave no verdict, is a TestError: the table was
- * not judged.
+ * confirmed. No observation at all, or a last observation with cells that
+ * gave no verdict, is a TestError: the table was not judged.
  */
 async function observeUntil(
   t: TestEnv,
