@@ -14,6 +14,31 @@ import { textTable } from '../report/text-table.ts';
 /** CNI plugin types named in the node's CNI configuration, if readable. */
 export const CNI_COMMAND = `cat /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf 2>/dev/null | grep -o '"type" *: *"[^"]*"' | sed 's/.*"\\([^"]*\\)"$/\\1/' | sort -u | tr '\\n' ' '`;
 
+/**
+ * NetworkPolicy engines the preflight can name, by the program a node runs
+ * (first word of a process's command line, without its directory). Seen
+ * from the node, so an engine in a pod counts too. Not a verdict: the truth
+ * tables judge whether policies are enforced; this says by whom.
+ */
+export const NETPOL_ENGINES = [
+  'kube-router',
+  'kube-network-policies',
+  'calico-node',
+  'cilium-agent',
+  'antrea-agent',
+  'kube-ovn-controller',
+  'weaver',
+] as const;
+
+// GNU head prints the first NUL-ended word of every file in one process;
+// elsewhere (busybox) one `tr` per process, much slower on a busy node.
+export const NETPOL_ENGINE_COMMAND = [
+  'if head -z -n 1 /dev/null 2>/dev/null;',
+  "then head -q -z -n 1 /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n';",
+  "else for f in /proc/[0-9]*/cmdline; do { tr '\\0' '\\n' <\"$f\"; } 2>/dev/null | head -n 1; done; fi",
+  `| sed 's#.*/##' | sort -u | grep -x -E '${NETPOL_ENGINES.join('|')}' | tr '\\n' ' '`,
+].join(' ');
+
 /** One node as the suite sees it; fields are absent when node access is `none`. */
 export interface NodeFacts {
   name: string;
@@ -24,6 +49,8 @@ export interface NodeFacts {
   proxyMode?: DetectedProxyMode;
   /** CNI plugin types, space-separated; 'unknown' when the node has no readable config. */
   cni?: string;
+  /** NetworkPolicy engines running on the node (NETPOL_ENGINES), space-separated; 'none found' otherwise. */
+  netpol?: string;
 }
 
 export interface ClusterFacts {
@@ -50,10 +77,11 @@ export async function readClusterFacts(ctx: RunContext): Promise<ClusterFacts> {
     openshift: '',
   };
   if (ctx.access.kind !== 'none') {
-    const [modules, modes, cni] = await Promise.all([
+    const [modules, modes, cni, netpol] = await Promise.all([
       execOnNodes(ctx.access, names, MODULE_STATE_COMMAND),
       execOnNodes(ctx.access, names, DETECT_PROXY_MODE_COMMAND),
       execOnNodes(ctx.access, names, CNI_COMMAND),
+      execOnNodes(ctx.access, names, NETPOL_ENGINE_COMMAND),
     ]);
     facts.nodes = names.map((name) => {
       const m = parseModuleState(modules.get(name)!.stdout);
@@ -65,6 +93,7 @@ export async function readClusterFacts(ctx: RunContext): Promise<ClusterFacts> {
         loadAtBoot: m.loadAtBoot,
         proxyMode: parseProxyMode(modes.get(name)!.stdout),
         cni: cni.get(name)!.stdout.trim() || 'unknown',
+        netpol: netpol.get(name)!.stdout.trim() || 'none found',
       };
     });
   }
@@ -85,7 +114,7 @@ export function renderPreflight(facts: ClusterFacts): string {
     '',
   ].join('\n');
   const rows = [
-    ['NODE', 'ACCESS', 'KERNEL', 'SCTP MODULE', 'BLACKLISTED', 'LOAD AT BOOT', 'KUBE-PROXY', 'CNI'],
+    ['NODE', 'ACCESS', 'KERNEL', 'SCTP MODULE', 'BLACKLISTED', 'LOAD AT BOOT', 'KUBE-PROXY', 'CNI', 'NETPOL'],
   ];
   for (const n of facts.nodes) {
     const access = facts.nodeAccess === 'none' ? 'none' : `${facts.nodeAccess} ok`;
@@ -98,6 +127,7 @@ export function renderPreflight(facts: ClusterFacts): string {
       yesNo(n.loadAtBoot),
       n.proxyMode ?? '?',
       n.cni ?? '?',
+      n.netpol ?? '?',
     ]);
   }
   return head + textTable(rows) + facts.openshift;

@@ -167,7 +167,16 @@ function clusterSection(r: RunRecord): string {
     ]),
     '',
     table(
-      ['node', 'kernel', 'sctp module', 'blacklisted', 'load at boot', 'kube-proxy', 'CNI'],
+      [
+        'node',
+        'kernel',
+        'sctp module',
+        'blacklisted',
+        'load at boot',
+        'kube-proxy',
+        'CNI',
+        'NetworkPolicy engine',
+      ],
       c.nodes.map((n) => [
         n.name,
         n.kernel ?? '?',
@@ -176,6 +185,7 @@ function clusterSection(r: RunRecord): string {
         yesNo(n.loadAtBoot),
         n.proxyMode ?? '?',
         n.cni ?? '?',
+        n.netpol ?? '?',
       ]),
     ),
   );
