@@ -66,6 +66,8 @@ ${SETTINGS.map((s) => `  --${flagName(s.name)}${s.kind === 'boolean' ? '' : ' VA
   --list                     with run: print the tests it would run, with their tags; touch no cluster
   --from DIR                 with report: the report dir of the run (default: --report-dir)
   --keep                     with job: leave its namespace, ClusterRole and ClusterRoleBinding (debugging)
+  --proxy-mode MODE          with cluster up and local: kube-proxy's mode, iptables (default) or nftables
+  --netpol ENGINE            with cluster up and local: kube-router (default) or kube-network-policies
 
 enable-sctp / disable-sctp (OpenShift, OKD: the load-sctp-module MachineConfig):
   --openshift                required: enable SCTP the OpenShift way (MachineConfig)
@@ -83,6 +85,8 @@ function parse(argv: string[]): {
   list: boolean;
   keep: boolean;
   from?: string;
+  /** `cluster up` flags naming the local cluster's shape (--proxy-mode, --netpol), as given. */
+  shape: string[];
   sctp: RawSctpFlags;
 } {
   const options: Record<string, { type: 'string' | 'boolean' }> = {
@@ -92,6 +96,8 @@ function parse(argv: string[]): {
     list: { type: 'boolean' },
     keep: { type: 'boolean' },
     from: { type: 'string' },
+    'proxy-mode': { type: 'string' },
+    netpol: { type: 'string' },
   };
   // enable-sctp / disable-sctp only; not settings, so not in SETTINGS.
   Object.assign(options, {
@@ -133,11 +139,15 @@ function parse(argv: string[]): {
     list: Boolean(parsed.values.list),
     keep: Boolean(parsed.values.keep),
     from: parsed.values.from as string | undefined,
+    shape: (['proxy-mode', 'netpol'] as const).flatMap((f) =>
+      parsed.values[f] === undefined ? [] : [`--${f}`, parsed.values[f] as string],
+    ),
     sctp,
   };
 }
 
-function clusterScript(action: string): number {
+/** Runs a cluster script; `shape` are the flags of `up` (the cluster's shape, checked by up.sh). */
+function clusterScript(action: string, shape: string[] = []): number {
   const scripts: Record<string, string> = { up: 'up.sh', down: 'down.sh', status: 'status.sh' };
   if (action === 'env') {
     if (!existsSync(LOCAL_CLUSTER_ENV))
@@ -148,7 +158,7 @@ function clusterScript(action: string): number {
   const script = scripts[action];
   if (!script)
     throw new SuiteError(`unknown cluster action "${action ?? ''}"`, 'use up, down, status or env');
-  return spawnSync('bash', [join(ROOT, 'cluster', script)], { stdio: 'inherit' }).status ?? 2;
+  return spawnSync('bash', [join(ROOT, 'cluster', script), ...shape], { stdio: 'inherit' }).status ?? 2;
 }
 
 /** `list` and `run --list`: the titles `run` would run, from the same selection code. */
@@ -260,7 +270,7 @@ async function reportCommand(dir: string): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { command, flags, configFile, runId, help, list, keep, from, sctp } = parse(argv);
+  const { command, flags, configFile, runId, help, list, keep, from, shape, sctp } = parse(argv);
   if (help || command.length === 0) {
     process.stdout.write(USAGE);
     return command.length === 0 && !help ? 2 : 0;
@@ -278,9 +288,14 @@ async function main(argv: string[]): Promise<number> {
     throw new SuiteError(`--keep belongs to job, not ${verb}`, 'use `sctp-e2e job --keep`');
   if (from !== undefined && verb !== 'report')
     throw new SuiteError(`--from belongs to report, not ${verb}`, 'use `sctp-e2e report --from DIR`');
+  if (shape.length > 0 && !(verb === 'local' || (verb === 'cluster' && rest[0] === 'up')))
+    throw new SuiteError(
+      `--proxy-mode and --netpol belong to cluster up and local, not ${[verb, ...rest].join(' ')}`,
+      'use `sctp-e2e cluster up --proxy-mode nftables --netpol kube-network-policies`',
+    );
   switch (verb) {
     case 'cluster':
-      return clusterScript(rest[0]);
+      return clusterScript(rest[0], shape);
     case 'list':
       return listCommand(loadConfig({ flags, configFile }));
     case 'run': {
@@ -290,7 +305,7 @@ async function main(argv: string[]): Promise<number> {
     case 'report':
       return reportCommand(from ?? loadConfig({ flags, configFile }).reportDir);
     case 'local': {
-      const up = clusterScript('up');
+      const up = clusterScript('up', shape);
       if (up !== 0) return 2;
       // The local cluster is disposable: both tiers, with its known limitations.
       return runCommand(

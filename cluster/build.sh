@@ -11,17 +11,18 @@ command -v go >/dev/null || die "Go (1.24 or newer) is needed to build the clust
 export GOTOOLCHAIN=local GOFLAGS=-trimpath
 mkdir -p "$BIN_DIR" "$IMAGE_DIR"
 
-build_go() { # name version module-dir [ldflags]
-  local name=$1 version=$2 dir=$3 ldflags=${4:-}
+build_go() { # name version module-dir [ldflags [package]]
+  local name=$1 version=$2 dir=$3 ldflags=${4:-} pkg=${5:-.}
   # The wrapper's sources are part of the key: a changed plugin list or
-  # dependency rebuilds, an unchanged one never does.
+  # dependency rebuilds, an unchanged one never does. (A wrapper that builds
+  # an upstream main package as a `tool` has no .go file of its own.)
   local key
-  key=$(cat "$CLUSTER_DIR/build/$dir"/go.* "$CLUSTER_DIR/build/$dir"/*.go | sha256sum | cut -c1-10)
+  key=$(cat "$CLUSTER_DIR/build/$dir"/go.* $(compgen -G "$CLUSTER_DIR/build/$dir/*.go") | sha256sum | cut -c1-10)
   local out=$BIN_DIR/$name-$version-$key
   if [[ ! -x $out ]]; then
     log "building $name $version (once per machine and version; all components take about 12 min cold on 2 cores)"
     local start=$SECONDS
-    (cd "$CLUSTER_DIR/build/$dir" && go build -ldflags "-s -w $ldflags" -o "$out.tmp" .) \
+    (cd "$CLUSTER_DIR/build/$dir" && go build -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg") \
       || die "building $name failed (see the go output above)"
     mv "$out.tmp" "$out"
     log "built $name in $((SECONDS - start)) s"
@@ -40,5 +41,11 @@ build_go coredns "$COREDNS_VERSION" coredns
 # it; the wrapper's committed go.sum pins its hash instead.
 GONOSUMDB=github.com/cloudnativelabs/kube-router build_go kube-router "$KUBE_ROUTER_VERSION" kube-router \
   "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
+
+# The second NetworkPolicy engine only when a shape asks for it (`build.sh
+# kube-network-policies`): the default cluster does not pay for its build.
+if [[ ${1:-} == kube-network-policies ]]; then
+  build_go kube-network-policies "$KNP_VERSION" kube-network-policies "" sigs.k8s.io/kube-network-policies/cmd
+fi
 
 "$CLUSTER_DIR/../images/build.sh"

@@ -49,6 +49,10 @@ if findmnt -n "$MNTNS_FILE" >/dev/null 2>&1; then umount "$MNTNS_FILE"; fi
 if findmnt -n "$(dirname "$MNTNS_FILE")" >/dev/null 2>&1; then umount "$(dirname "$MNTNS_FILE")"; fi
 rm -rf "$(dirname "$MNTNS_FILE")"
 
+# The mount point of kube-network-policies' token, made on the host's /run
+# (only empty directories go; anything else there is not ours).
+rmdir /run/secrets/kubernetes.io/serviceaccount /run/secrets/kubernetes.io /run/secrets 2>/dev/null || true
+
 for cidr in "$CLUSTER_CIDR" "$SERVICE_CIDR" "$EXTERNAL_CIDR"; do
   ip route del "$cidr" 2>/dev/null || true
 done

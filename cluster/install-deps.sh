@@ -10,6 +10,7 @@ declare -A NEED=(
   [ssh]=openssh-client [/usr/include/usrsctp.h]=libusrsctp-dev [/bin/busybox]=busybox-static
   [gcc]=build-essential [make]=build-essential [ip]=iproute2 [ss]=iproute2 [nsenter]=util-linux
   [openssl]=openssl [curl]=curl [tcpdump]=tcpdump [file]=file
+  [nft]=nftables # kube-proxy's nftables mode (`cluster up --proxy-mode nftables`) runs nft
 )
 missing=()
 for what in "${!NEED[@]}"; do

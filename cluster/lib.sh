@@ -10,6 +10,7 @@ KUBE_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
 COREDNS_VERSION=v1.12.4
 KUBE_ROUTER_VERSION=v2.1.0 # the only v2 release the module proxy here serves
+KNP_VERSION=v0.8.0        # kube-network-policies, the second NetworkPolicy engine
 
 # Built binaries and images live outside the work tree, keyed by version, so
 # a fresh clone reuses them and nothing built is ever committed.
@@ -48,6 +49,11 @@ SSH_PORT=22
 PAUSE_IMAGE=localhost/sctp-e2e/pause:1.0
 AGENT_IMAGE=localhost/sctp-e2e/agent:0.2.0
 SUITE_IMAGE=localhost/sctp-e2e/suite:0.1.0 # the suite itself, for `sctp-e2e job` (images/suite)
+
+# kube-network-policies: its netfilter queue and the iptables chain that
+# feeds it (see install_queue_hook in up.sh).
+NETPOL_QUEUE=100
+NETPOL_QUEUE_CHAIN=SCTPE2E-NETPOL-QUEUE
 
 CGROUP_ROOT=/sctp-e2e
 CONTAINERD_SOCK=$STATE_DIR/containerd/containerd.sock

@@ -8,5 +8,6 @@ for name in "${COMPONENTS[@]}"; do
   if pid=$(pid_of "$name"); then state=running; else state=stopped pid=- all=1; fi
   printf '%-24s %-8s %-8s %s\n' "$name" "$state" "$pid" "$LOG_DIR/$name.log"
 done
+if [[ -f $STATE_DIR/shape ]]; then echo "shape: $(tr '\n' ' ' <"$STATE_DIR/shape")"; fi
 if [[ -f $STATE_DIR/env ]]; then echo "env: $STATE_DIR/env"; fi
 exit $all

@@ -1,9 +1,38 @@
 #!/usr/bin/env bash
-# sctp-e2e cluster up: starts (or completes) the local single-node cluster.
+# sctp-e2e cluster up [--proxy-mode iptables|nftables]
+#                     [--netpol kube-router|kube-network-policies]:
+# starts (or completes) the local single-node cluster.
 # Idempotent: every step checks whether its result already exists, so running
 # it twice is harmless and running it after a half-finished `up` finishes it.
+# The shape flags name what the cluster runs, not what it ran: `up` without
+# them is the default shape, and a running cluster of another shape is
+# switched (only the components the flags concern restart).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STARTED=$SECONDS
+
+PROXY_MODE=iptables
+NETPOL=kube-router
+usage="options: --proxy-mode iptables|nftables, --netpol kube-router|kube-network-policies"
+while (($# > 0)); do
+  case $1 in
+    --proxy-mode | --netpol)
+      (($# >= 2)) || die "$1 needs a value ($usage)"
+      [[ $1 == --proxy-mode ]] && PROXY_MODE=$2 || NETPOL=$2
+      shift 2
+      ;;
+    --proxy-mode=*) PROXY_MODE=${1#*=}; shift ;;
+    --netpol=*) NETPOL=${1#*=}; shift ;;
+    *) die "unknown option '$1' for cluster up ($usage)" ;;
+  esac
+done
+case $PROXY_MODE in
+  iptables | nftables) ;;
+  *) die "--proxy-mode must be iptables or nftables, not '$PROXY_MODE' (this kernel has no IPVS)" ;;
+esac
+case $NETPOL in
+  kube-router | kube-network-policies) ;;
+  *) die "--netpol must be kube-router or kube-network-policies, not '$NETPOL'" ;;
+esac
 
 preflight() {
   [[ $(uname -s) == Linux ]] || die "the local cluster needs Linux (this is $(uname -s))"
@@ -267,8 +296,58 @@ render() { # template dest: fills in @NAME@ placeholders from lib.sh
   sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@PKI_DIR@#$PKI_DIR#g" -e "s#@PAUSE_IMAGE@#$PAUSE_IMAGE#g" \
     -e "s#@POD_CIDR@#$POD_CIDR#g" -e "s#@CLUSTER_CIDR@#$CLUSTER_CIDR#g" -e "s#@DNS_SVC_IP@#$DNS_SVC_IP#g" \
     -e "s#@CLUSTER_DOMAIN@#$CLUSTER_DOMAIN#g" -e "s#@CGROUP_ROOT@#$CGROUP_ROOT#g" -e "s#@NODE_IP@#$NODE_IP#g" \
-    -e "s#@NODE_NAME@#$NODE_NAME#g" -e "s#@CONTAINERD_SOCK@#$CONTAINERD_SOCK#g" "$CLUSTER_DIR/$1" >"$out"
+    -e "s#@NODE_NAME@#$NODE_NAME#g" -e "s#@CONTAINERD_SOCK@#$CONTAINERD_SOCK#g" \
+    -e "s#@PROXY_MODE@#$PROXY_MODE#g" "$CLUSTER_DIR/$1" >"$out"
   install_if_changed "$out" "$2"
+}
+
+stop_component() { # name: TERM, then KILL after 10 s
+  local pid deadline=$((SECONDS + 10))
+  pid=$(pid_of "$1") || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  while pid_of "$1" >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  if pid=$(pid_of "$1"); then kill -KILL "$pid" 2>/dev/null || true; fi
+}
+
+# A running cluster of another shape: stop what the new shape changes and
+# remove its rules; the steps below start it again in the new shape.
+# kube-proxy removes the other mode's rules itself when it starts
+# (platformCleanup); a NetworkPolicy engine's rules are removed here, so no
+# rule of the old engine keeps deciding.
+switch_shape() {
+  local was_proxy= was_netpol=
+  if [[ -f $STATE_DIR/shape ]]; then
+    was_proxy=$(sed -n 's/^PROXY_MODE=//p' "$STATE_DIR/shape")
+    was_netpol=$(sed -n 's/^NETPOL=//p' "$STATE_DIR/shape")
+  fi
+  # A cluster from before shapes were recorded: its kube-proxy config says
+  # the mode, and kube-router was the only engine.
+  if [[ -z $was_proxy && -f $STATE_DIR/kube-proxy.yaml ]]; then
+    was_proxy=$(sed -n 's/^mode: //p' "$STATE_DIR/kube-proxy.yaml")
+  fi
+  [[ -n $was_netpol ]] || was_netpol=kube-router
+  if [[ -n $was_proxy && $was_proxy != "$PROXY_MODE" ]] && pid_of kube-proxy >/dev/null; then
+    log "switching kube-proxy from $was_proxy to $PROXY_MODE mode"
+    stop_component kube-proxy
+  fi
+  if [[ $was_netpol != "$NETPOL" ]] && ip netns list | grep -qw "$NETNS"; then
+    log "switching the NetworkPolicy engine from $was_netpol to $NETPOL"
+    stop_component netpol
+    case $was_netpol in
+      kube-router) remove_kube_router_rules ;;
+      kube-network-policies) remove_queue_hook ;;
+    esac
+  fi
+  mkdir -p "$STATE_DIR"
+  printf 'PROXY_MODE=%s\nNETPOL=%s\n' "$PROXY_MODE" "$NETPOL" >"$STATE_DIR/shape"
+}
+
+# What kube-proxy writes once it has synced: the kubernetes Service's rule.
+kube_proxy_synced() {
+  case $PROXY_MODE in
+    iptables) in_node sh -c "iptables-save -t nat | grep -q 'default/kubernetes:https'" ;;
+    nftables) in_node sh -c "nft list table ip kube-proxy | grep -q 'default/kubernetes/tcp/https'" ;;
+  esac
 }
 
 write_node_configs() {
@@ -282,6 +361,88 @@ write_node_configs() {
   # them at themselves.
   echo "nameserver $DNS_SVC_IP" >"$STATE_DIR/resolv.conf.new"
   install_if_changed "$STATE_DIR/resolv.conf.new" "$STATE_DIR/resolv.conf"
+}
+
+# --- the NetworkPolicy engine ---------------------------------------------------
+
+start_netpol() {
+  case $NETPOL in
+    kube-router)
+      # Firewall only: no routing, no service proxy (kube-proxy is the proxy).
+      start netpol "$BIN_DIR/kube-router" --run-firewall=true --run-router=false \
+        --run-service-proxy=false --kubeconfig="$STATE_DIR/kubeconfig/kube-router.kubeconfig" \
+        --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SERVICE_CIDR" \
+        --enable-ipv6=false --metrics-port=0 --health-port=20244 -v=1
+      wait_for netpol 60 "its health endpoint" in_node curl -fsS http://127.0.0.1:20244/healthz
+      ;;
+    kube-network-policies)
+      wait_for kube-controller-manager 30 "the kube-network-policies token" netpol_service_account
+      # Its main reads the in-cluster config only: the API server's address
+      # from the environment, the token where a pod has it (mounted in the
+      # node's mount namespace by netpol_service_account). NRI needs
+      # containerd >= 1.7; the DNS race workaround is for kernels < 6.12.
+      start netpol env KUBERNETES_SERVICE_HOST="$NODE_IP" KUBERNETES_SERVICE_PORT="$API_PORT" \
+        "$BIN_DIR/kube-network-policies" --hostname-override="$NODE_NAME" \
+        --nfqueue-id="$NETPOL_QUEUE" --netfilter-bug-1766-fix=false --disable-nri \
+        --metrics-bind-address=127.0.0.1:9080 --v=1
+      wait_for netpol 60 "a listener on netfilter queue $NETPOL_QUEUE" netpol_queue_bound
+      install_queue_hook
+      ;;
+  esac
+}
+
+# The token of the kube-network-policies service account (bootstrap.yaml),
+# where rest.InClusterConfig reads it, in the node's mount namespace only.
+netpol_service_account() {
+  local d=$STATE_DIR/netpol-sa token sa=/run/secrets/kubernetes.io/serviceaccount
+  token=$(kubectl -n kube-system get secret kube-network-policies-token -o jsonpath='{.data.token}') || return 1
+  [[ -n $token ]] || return 1
+  mkdir -p "$d"
+  base64 -d <<<"$token" >"$d/token"
+  cp "$PKI_DIR/ca.crt" "$d/ca.crt"
+  echo kube-system >"$d/namespace"
+  in_node sh -c "mkdir -p $sa && { mountpoint -q $sa || mount --bind '$d' $sa; }"
+}
+
+netpol_queue_bound() { # the engine listens on its queue (per network namespace)
+  in_node awk -v q="$NETPOL_QUEUE" '$1 == q { found = 1 } END { exit !found }' /proc/net/netfilter/nfnetlink_queue
+}
+
+# kube-network-policies installs its hook as an nftables `queue` rule, which
+# this kernel cannot load (no CONFIG_NFT_QUEUE); the engine logs the error
+# and goes on deciding nothing: it fails open. The same hook with iptables'
+# NFQUEUE target, as its nftables chain has it (postrouting, before SNAT):
+# the node's root-owned traffic and established flows pass, the first
+# packet of every other pod flow goes to the engine. Without --queue-bypass:
+# while no engine listens, the kernel drops those packets (fail closed, as
+# the engine's own default).
+install_queue_hook() {
+  local c=$NETPOL_QUEUE_CHAIN
+  in_node sh -c "
+    iptables -t mangle -N $c 2>/dev/null || iptables -t mangle -F $c
+    iptables -t mangle -A $c -m owner --uid-owner 0 -j RETURN
+    iptables -t mangle -A $c -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+    iptables -t mangle -A $c -s $CLUSTER_CIDR -j NFQUEUE --queue-num $NETPOL_QUEUE
+    iptables -t mangle -A $c -d $CLUSTER_CIDR -j NFQUEUE --queue-num $NETPOL_QUEUE
+    iptables -t mangle -C POSTROUTING -j $c 2>/dev/null || iptables -t mangle -A POSTROUTING -j $c
+  " || die "could not install kube-network-policies' NFQUEUE hook (iptables mangle $c)"
+}
+
+# kube-router v2.1.0's --cleanup-config removes nothing of its firewall (it
+# cleans up a policy controller it never initialised), so its rules go here:
+# every chain it made (KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*), the
+# jumps to them, then its ipsets (nothing else in the node uses ipset).
+remove_kube_router_rules() {
+  in_node sh -c "
+    iptables-save -t filter | grep -v -E 'KUBE-(ROUTER|POD-FW|NWPLCY)-' | iptables-restore -w
+    ipset list -n | grep -E '^(inet6:)?KUBE-' | while read -r set; do ipset destroy \"\$set\"; done
+    true
+  "
+}
+
+remove_queue_hook() {
+  local c=$NETPOL_QUEUE_CHAIN
+  in_node sh -c "iptables -t mangle -D POSTROUTING -j $c 2>/dev/null; iptables -t mangle -F $c 2>/dev/null; iptables -t mangle -X $c 2>/dev/null; true"
 }
 
 ctr_() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
@@ -306,15 +467,9 @@ start_node() {
   wait_for kubelet 90 "node $NODE_NAME Ready" node_ready
 
   start kube-proxy "$BIN_DIR/kube-proxy" --config="$STATE_DIR/kube-proxy.yaml" --v=1
-  wait_for kube-proxy 30 "rules for the kubernetes Service" \
-    in_node sh -c "iptables-save -t nat | grep -q 'default/kubernetes:https'"
+  wait_for kube-proxy 30 "$PROXY_MODE rules for the kubernetes Service" kube_proxy_synced
 
-  # kube-router, firewall only: the NetworkPolicy engine.
-  start netpol "$BIN_DIR/kube-router" --run-firewall=true --run-router=false \
-    --run-service-proxy=false --kubeconfig="$STATE_DIR/kubeconfig/kube-router.kubeconfig" \
-    --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SERVICE_CIDR" \
-    --enable-ipv6=false --metrics-port=0 --health-port=20244 -v=1
-  wait_for netpol 60 "its health endpoint" in_node curl -fsS http://127.0.0.1:20244/healthz
+  start_netpol
 
   port_free 53 coredns
   start coredns "$BIN_DIR/coredns" -conf "$STATE_DIR/Corefile"
@@ -356,19 +511,20 @@ EOF
 
 preflight
 "$CLUSTER_DIR/install-deps.sh"
-"$CLUSTER_DIR/build.sh"
+"$CLUSTER_DIR/build.sh" "$NETPOL"
 setup_network
 setup_mount_namespace
 setup_cgroups
 setup_pki
 setup_ssh
+switch_shape
 write_node_configs
 start_control_plane
 start_node
 # Pods are refused until the namespace's service account exists.
 wait_for kube-controller-manager 30 "the default service account" default_service_account
 write_env
-log "cluster up in $((SECONDS - STARTED)) s"
+log "cluster up in $((SECONDS - STARTED)) s (kube-proxy: $PROXY_MODE mode, NetworkPolicy: $NETPOL)"
 cat <<EOF
 kubeconfig: $STATE_DIR/kubeconfig.yaml
 ssh:        ssh -i $STATE_DIR/ssh/id_ed25519 root@$NODE_IP

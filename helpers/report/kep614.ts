@@ -8,6 +8,7 @@
  * item names is a test the matrix would not show:
  * test/unit/report-coverage.test.ts keeps the two in step.
  */
+import type { ProxyMode } from '../dataplane/index.ts';
 import type { GuardResult } from '../framework/outcome.ts';
 import { STORY, TIER } from '../framework/story.ts';
 import type { RunRecord, TestRecord, UnselectedTest, Verdict } from './run-record.ts';
@@ -35,6 +36,11 @@ export interface KepItem {
    * passed, a pass reads "declared only": the traffic was not judged.
    */
   declaredBy?: readonly string[];
+  /**
+   * The item names one kube-proxy mode: its tests count only on a cluster
+   * whose nodes run it (a rule read from another proxier says nothing of it).
+   */
+  proxyMode?: ProxyMode;
   /** How the item is covered, or why this run does not cover it. */
   note?: string | ((run: Pick<RunRecord, 'cluster'>) => string);
 }
@@ -42,16 +48,20 @@ export interface KepItem {
 const BASIC = TIER.basic;
 const CONNECTIVITY = TIER.connectivity;
 const proxyModes = (run: Pick<RunRecord, 'cluster'>) => new Set(run.cluster?.nodes.map((n) => n.proxyMode));
-const proxierNote = (mode: string) => (run: Pick<RunRecord, 'cluster'>) =>
+const proxierNote = (mode: ProxyMode) => (run: Pick<RunRecord, 'cluster'>) =>
   `needs a cluster whose kube-proxy runs in ${mode} mode (this one: ${[...proxyModes(run)].join(', ') || 'not recorded'})`;
 
 export const KEP614: readonly KepItem[] = [
   { section: 'Test plan [Feature:SCTP]', item: STORY.declare, stories: [STORY.declare] },
   { section: 'Test plan [Feature:SCTP]', item: STORY.hostPortRule, stories: [STORY.hostPortRule] },
   {
+    // The KEP names the iptables proxier: rules read from another proxier
+    // judge that proxier's item instead (GA criteria, beyond the KEP).
     section: 'Test plan [Feature:SCTP]',
     item: `${STORY.proxier} (rules on the node)`,
     stories: [STORY.proxier],
+    proxyMode: 'iptables',
+    note: proxierNote('iptables'),
   },
   { section: 'Test plan [Feature:SCTP]', item: STORY.policyNotTcpUdp, stories: [STORY.policyNotTcpUdp] },
   {
@@ -121,13 +131,15 @@ export const KEP614: readonly KepItem[] = [
   {
     section: 'GA criteria',
     item: 'the iptables proxier works',
-    covers: (t, run) => t.story === STORY.proxier && proxyModes(run).has('iptables'),
+    stories: [STORY.proxier],
+    proxyMode: 'iptables',
     note: proxierNote('iptables'),
   },
   {
     section: 'GA criteria',
     item: 'the ipvs proxier works',
-    covers: (t, run) => t.story === STORY.proxier && proxyModes(run).has('ipvs'),
+    stories: [STORY.proxier],
+    proxyMode: 'ipvs',
     note: proxierNote('ipvs'),
   },
   {
@@ -135,12 +147,21 @@ export const KEP614: readonly KepItem[] = [
     item: 'two out-of-tree network plugins pass [Feature:SCTPConnectivity]',
     note: 'one run judges one plugin: run the connectivity tier on a cluster with each',
   },
+  {
+    // GA since Kubernetes v1.33, after the KEP: kube-proxy's nftables mode.
+    section: 'Beyond the KEP',
+    item: 'the nftables proxier works',
+    stories: [STORY.proxier],
+    proxyMode: 'nftables',
+    note: proxierNote('nftables'),
+  },
   { section: 'Beyond the KEP', item: STORY.nodeToPod, stories: [STORY.nodeToPod] },
   { section: 'Beyond the KEP', item: STORY.staleConntrack, stories: [STORY.staleConntrack] },
   { section: 'Beyond the KEP', item: STORY.multiStream, stories: [STORY.multiStream] },
 ];
 
 export function itemCovers(item: KepItem, t: TestRef, run: Pick<RunRecord, 'cluster'>): boolean {
+  if (item.proxyMode && !proxyModes(run).has(item.proxyMode)) return false;
   return Boolean(
     item.stories?.includes(t.story ?? '') ||
     item.declaredBy?.includes(t.story ?? '') ||

@@ -13,6 +13,7 @@ import { ROOT } from '../../helpers/framework/runner.ts';
 import {
   clusterUp,
   inNode,
+  SECOND_SHAPE,
   kubectl,
   sctpE2e,
   STATE_DIR,
@@ -39,6 +40,8 @@ interface Fault {
   connectivity?: boolean;
   /** Extra arguments of the run under the fault only (e.g. a broken agent image). */
   brokenArgs?: string[];
+  /** `cluster up` flags of the shape the row runs on (default: the default shape); the row restores the default after. */
+  shape?: string[];
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -254,6 +257,66 @@ const FAULTS: Fault[] = [
     mustPass: ['outside the cluster to a NodePort over SCTP'],
   },
   {
+    name: 'kube-proxy (nftables) stopped before the Service exists',
+    shape: SECOND_SHAPE,
+    apply: () => stopComponent('kube-proxy'),
+    undo: () => clusterUp(SECOND_SHAPE),
+    mustFail: [
+      { title: 'ClusterIP rules on every node', message: /no kube-proxy nftables rule .*SCTP/i },
+      { title: 'NodePort rules on every node', message: /no kube-proxy nftables rule .*SCTP/i },
+      { title: 'externalIP rules on every node', message: /no kube-proxy nftables rule .*SCTP/i },
+      { title: 'TCP, UDP and SCTP on the same port', message: /no kube-proxy nftables rule/i },
+    ],
+    mustPass: ['their node has a DNAT rule for them'],
+  },
+  {
+    // kube-proxy's nftables table gone with it: no stale rule of an earlier
+    // Service can carry a probe.
+    name: 'kube-proxy (nftables) stopped with its table deleted',
+    shape: SECOND_SHAPE,
+    apply: async () => {
+      await stopComponent('kube-proxy');
+      await inNode('nft delete table ip kube-proxy');
+    },
+    undo: () => clusterUp(SECOND_SHAPE),
+    connectivity: true,
+    mustFail: [
+      { title: 'pod to a ClusterIP Service over SCTP', message: /no SCTP round trip/ },
+      { title: 'pod to a NodePort Service over SCTP', message: /no SCTP round trip/ },
+      { title: 'outside the cluster to a NodePort over SCTP', message: /no SCTP round trip/ },
+      { title: 'outside the cluster to an externalIP over SCTP', message: /no SCTP round trip/ },
+    ],
+    mustPass: [
+      'pod to pod over SCTP by pod IP on the same node',
+      'outside the cluster to a hostPort over SCTP',
+    ],
+  },
+  {
+    // kube-network-policies decides nothing it is not asked: without the
+    // hook that queues pod flows to it, every deny cell connects.
+    name: 'kube-network-policies without its queue hook',
+    shape: SECOND_SHAPE,
+    apply: () => inNode('iptables -t mangle -D POSTROUTING -j SCTPE2E-NETPOL-QUEUE').then(() => undefined),
+    undo: () => clusterUp(SECOND_SHAPE),
+    connectivity: true,
+    notMessage: /expected connected, observed blocked/,
+    mustFail: [
+      {
+        title: 'default-deny ingress policy in namespace x for SCTP',
+        message: /expected blocked, observed connected/,
+      },
+      { title: 'only on SCTP port 80 (81 blocked)', message: /expected blocked, observed connected/ },
+      { title: 'only from pods pod=b in namespaces ns=y', message: /expected blocked, observed connected/ },
+      { title: 'deny all egress from x/a over SCTP', message: /expected blocked, observed connected/ },
+      {
+        title: 'egress from x/a only to namespace z on SCTP port 81',
+        message: /expected blocked, observed connected/,
+      },
+      { title: 'does not allow TCP or UDP traffic', message: /let TCP and UDP through/ },
+    ],
+    mustPass: ['pod to pod over SCTP by pod IP on the same node'],
+  },
+  {
     name: 'kube-router stopped before the policy exists',
     apply: () => stopComponent('netpol'),
     undo: clusterUp,
@@ -278,6 +341,56 @@ function failureText(run: CliRun, fragment: string): string {
 
 const table: string[] = [];
 
+/** Breaks the cluster as the row says, runs its tests, repairs, runs them again; throws what went wrong. */
+async function runRow(fault: Fault): Promise<void> {
+  const args = ['run', '--focus', focusOf(fault), '--report-dir', `/tmp/sctp-e2e-fault-${process.pid}`];
+  if (fault.connectivity)
+    args.push('--disruptive', '--known', join(ROOT, 'fixtures', 'known', 'local-cluster.yaml'));
+  await fault.apply();
+  let broken: CliRun;
+  try {
+    // A short rule deadline: under the fault the rules never come.
+    broken = await sctpE2e([...args, '--rule-timeout', '10', ...(fault.brokenArgs ?? [])]);
+  } finally {
+    await fault.undo();
+  }
+  const repaired = await sctpE2e(args);
+  const problems: string[] = [];
+  for (const f of fault.mustFail) {
+    const observed = verdictOf(broken, f.title);
+    table.push(`${fault.name} | ${f.title} | FAIL | ${observed}`);
+    if (!(f.verdicts ?? ['FAIL']).includes(observed))
+      problems.push(`"${f.title}" must fail under the fault, was ${observed}`);
+    else if (fault.notMessage?.test(failureText(broken, f.title)))
+      problems.push(
+        `"${f.title}" failed for the wrong reason (${fault.notMessage}):\n${failureText(broken, f.title)}`,
+      );
+    else if (!f.message.test(failureText(broken, f.title)))
+      problems.push(
+        `"${f.title}" failed without naming what is missing (${f.message}):\n${failureText(broken, f.title)}`,
+      );
+    const again = verdictOf(repaired, f.title);
+    const repairedVerdicts = f.repaired ?? ['ok'];
+    table.push(`${fault.name} (repaired) | ${f.title} | ${repairedVerdicts.join('/')} | ${again}`);
+    if (!repairedVerdicts.includes(again))
+      problems.push(`"${f.title}" must be ${repairedVerdicts.join(' or ')} once repaired, was ${again}`);
+  }
+  for (const title of fault.mustPass) {
+    const observed = verdictOf(broken, title);
+    table.push(`${fault.name} | ${title} | ok | ${observed}`);
+    if (observed !== 'ok') problems.push(`"${title}" must still pass under the fault, was ${observed}`);
+  }
+  expect(
+    problems,
+    `${problems.join('\n')}\n--- run under the fault:\n${broken.stdout.slice(-4000)}`,
+  ).to.deep.equal([]);
+  expect(broken.code, `exit code under the fault\n${broken.stdout.slice(-2000)}${broken.stderr}`).to.equal(1);
+  expect(
+    repaired.code,
+    `exit code once repaired\n${repaired.stdout.slice(-3000)}${repaired.stderr}`,
+  ).to.equal(0);
+}
+
 describe('fault harness', function () {
   this.timeout(600_000);
   before(clusterUp);
@@ -287,55 +400,13 @@ describe('fault harness', function () {
 
   for (const fault of FAULTS) {
     it(`${fault.name}: exactly the guarding tests fail, and pass again once repaired`, async () => {
-      const args = ['run', '--focus', focusOf(fault), '--report-dir', `/tmp/sctp-e2e-fault-${process.pid}`];
-      if (fault.connectivity)
-        args.push('--disruptive', '--known', join(ROOT, 'fixtures', 'known', 'local-cluster.yaml'));
-      await fault.apply();
-      let broken: CliRun;
+      // A row of another shape switches the cluster for itself and back.
+      if (fault.shape) await clusterUp(fault.shape);
       try {
-        // A short rule deadline: under the fault the rules never come.
-        broken = await sctpE2e([...args, '--rule-timeout', '10', ...(fault.brokenArgs ?? [])]);
+        await runRow(fault);
       } finally {
-        await fault.undo();
+        if (fault.shape) await clusterUp();
       }
-      const repaired = await sctpE2e(args);
-      const problems: string[] = [];
-      for (const f of fault.mustFail) {
-        const observed = verdictOf(broken, f.title);
-        table.push(`${fault.name} | ${f.title} | FAIL | ${observed}`);
-        if (!(f.verdicts ?? ['FAIL']).includes(observed))
-          problems.push(`"${f.title}" must fail under the fault, was ${observed}`);
-        else if (fault.notMessage?.test(failureText(broken, f.title)))
-          problems.push(
-            `"${f.title}" failed for the wrong reason (${fault.notMessage}):\n${failureText(broken, f.title)}`,
-          );
-        else if (!f.message.test(failureText(broken, f.title)))
-          problems.push(
-            `"${f.title}" failed without naming what is missing (${f.message}):\n${failureText(broken, f.title)}`,
-          );
-        const again = verdictOf(repaired, f.title);
-        const repairedVerdicts = f.repaired ?? ['ok'];
-        table.push(`${fault.name} (repaired) | ${f.title} | ${repairedVerdicts.join('/')} | ${again}`);
-        if (!repairedVerdicts.includes(again))
-          problems.push(`"${f.title}" must be ${repairedVerdicts.join(' or ')} once repaired, was ${again}`);
-      }
-      for (const title of fault.mustPass) {
-        const observed = verdictOf(broken, title);
-        table.push(`${fault.name} | ${title} | ok | ${observed}`);
-        if (observed !== 'ok') problems.push(`"${title}" must still pass under the fault, was ${observed}`);
-      }
-      expect(
-        problems,
-        `${problems.join('\n')}\n--- run under the fault:\n${broken.stdout.slice(-4000)}`,
-      ).to.deep.equal([]);
-      expect(
-        broken.code,
-        `exit code under the fault\n${broken.stdout.slice(-2000)}${broken.stderr}`,
-      ).to.equal(1);
-      expect(
-        repaired.code,
-        `exit code once repaired\n${repaired.stdout.slice(-3000)}${repaired.stderr}`,
-      ).to.equal(0);
     });
   }
 });

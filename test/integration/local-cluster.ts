@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { expect } from 'chai';
 import { execa } from 'execa';
 import { ROOT } from '../../helpers/framework/runner.ts';
 
@@ -18,14 +19,25 @@ export const NODE_IP = '198.18.0.2';
 
 export async function cluster(
   action: 'up' | 'down' | 'status',
+  ...args: string[]
 ): Promise<{ code: number; output: string; seconds: number }> {
   const started = Date.now();
-  const r = await execa('bash', [join(ROOT, 'cluster', `${action}.sh`)], { reject: false, all: true });
+  const r = await execa('bash', [join(ROOT, 'cluster', `${action}.sh`), ...args], {
+    reject: false,
+    all: true,
+  });
   return { code: r.exitCode ?? -1, output: r.all ?? '', seconds: (Date.now() - started) / 1000 };
 }
 
-export async function clusterUp(): Promise<void> {
-  const r = await cluster('up');
+/**
+ * The `cluster up` flags of the second shape: kube-proxy in nftables mode,
+ * kube-network-policies as the NetworkPolicy engine.
+ */
+export const SECOND_SHAPE = ['--proxy-mode', 'nftables', '--netpol', 'kube-network-policies'];
+
+/** `cluster up` with the given shape flags (none: the default shape, which switches a running cluster back). */
+export async function clusterUp(shape: string[] = []): Promise<void> {
+  const r = await cluster('up', ...shape);
   if (r.code !== 0)
     throw new Error(`cluster up failed (exit ${r.code}):\n${r.output.split('\n').slice(-25).join('\n')}`);
 }
@@ -63,6 +75,14 @@ export function componentPid(name: string): { pid: number; alive: boolean } {
   } catch {
     return { pid, alive: false };
   }
+}
+
+/** The command line of a running component (by its pid file). */
+export function componentCommand(name: string): string {
+  return readFileSync(`/proc/${componentPid(name).pid}/cmdline`, 'utf8')
+    .split('\0')
+    .join(' ')
+    .trim();
 }
 
 /** SIGKILLs a component (by its pid file) and waits until it is gone. */
@@ -108,4 +128,22 @@ export async function sctpE2e(args: string[], env: Record<string, string | undef
     summary: s ? { passed: Number(s[1]), failed: Number(s[2]), skipped: Number(s[3]) } : undefined,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/** Skips a user would agree with on a one-node local cluster, by title fragment. */
+export const ACCEPTED_SKIPS: RegExp[] = [/LoadBalancer/, /across nodes/];
+
+export function expectGreen(run: CliRun): void {
+  const detail = `${run.stdout.slice(-6000)}\n${run.stderr}`;
+  expect(run.code, detail).to.equal(0);
+  expect(run.summary, detail).to.not.equal(undefined);
+  expect(run.summary!.failed, detail).to.equal(0);
+  expect(run.summary!.passed, detail).to.be.greaterThan(0);
+  for (const [title, verdict] of run.verdicts) {
+    if (verdict === 'skip')
+      expect(
+        ACCEPTED_SKIPS.some((r) => r.test(title)),
+        `unexpected skip: ${title}\n${detail}`,
+      ).to.equal(true);
+  }
 }

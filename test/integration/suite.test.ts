@@ -10,27 +10,9 @@ import { dirname, join } from 'node:path';
 import { expect } from 'chai';
 import { poll } from '../../helpers/framework/poll.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
-import { clusterEnv, clusterUp, kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
+import { clusterEnv, clusterUp, expectGreen, kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-suite-'));
-
-/** Skips a user would agree with on a one-node local cluster, by title fragment. */
-const ACCEPTED_SKIPS: RegExp[] = [/LoadBalancer/, /across nodes/];
-
-function expectGreen(run: CliRun): void {
-  const detail = `${run.stdout.slice(-6000)}\n${run.stderr}`;
-  expect(run.code, detail).to.equal(0);
-  expect(run.summary, detail).to.not.equal(undefined);
-  expect(run.summary!.failed, detail).to.equal(0);
-  expect(run.summary!.passed, detail).to.be.greaterThan(0);
-  for (const [title, verdict] of run.verdicts) {
-    if (verdict === 'skip')
-      expect(
-        ACCEPTED_SKIPS.some((r) => r.test(title)),
-        `unexpected skip: ${title}\n${detail}`,
-      ).to.equal(true);
-  }
-}
 
 /**
  * The run's namespaces once deleted: the run asks for their deletion and does

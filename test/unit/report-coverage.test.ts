@@ -230,6 +230,24 @@ describe('KEP-614 coverage matrix', () => {
     );
   });
 
+  it('proxier tests on an nftables cluster judge the nftables item, not the KEP’s iptables ones', () => {
+    const r = run([{ story: STORY.proxier, verdict: 'passed' }]);
+    r.cluster = {
+      server: 's',
+      serverVersion: 'v',
+      nodeAccess: 'ssh',
+      agent: { kind: 'agnhost', image: 'i' },
+      nodes: [{ name: 'n', proxyMode: 'nftables' }],
+      openshift: '',
+    };
+    expect(rowOf(r, 'the nftables proxier works').status).to.equal('passed');
+    expect(rowOf(r, 'the iptables proxier works').status).to.equal('not covered');
+    expect(rowOf(r, `${STORY.proxier} (rules on the node)`)).to.include({
+      status: 'not covered',
+      detail: 'needs a cluster whose kube-proxy runs in iptables mode (this one: nftables)',
+    });
+  });
+
   it('rebuilt without run.json, an item without tests is "not judged", not "not covered"', () => {
     const r = run([{ story: STORY.declare, verdict: 'passed' }]);
     r.rebuiltFrom = 'x';

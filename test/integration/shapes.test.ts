@@ -1,0 +1,120 @@
+/**
+ * The local cluster in its second shape (`cluster up --proxy-mode nftables
+ * --netpol kube-network-policies`): kube-proxy switches mode and the
+ * NetworkPolicy engine is replaced in place, leaving no rule of the old
+ * ones; both tiers pass against it, the node rules read live from `nft`, the
+ * truth tables judged by the second engine, and the KEP-614 matrix judges
+ * "the nftables proxier works" instead of the KEP's iptables items. The
+ * cluster goes back to the default shape after, and that switch leaves no
+ * rule of the second shape behind.
+ */
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { ROOT } from '../../helpers/framework/runner.ts';
+import {
+  cluster,
+  clusterUp,
+  componentCommand,
+  expectGreen,
+  inNode,
+  SECOND_SHAPE,
+  sctpE2e,
+} from './local-cluster.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-shape-'));
+
+/** What the node runs (kube-proxy's own word, the engine's binary) and which rules of each the node holds. */
+async function dataplane(): Promise<Record<string, string | boolean>> {
+  const rules = await inNode('iptables-save');
+  return {
+    proxyMode: (await inNode('curl -fsS --max-time 3 http://127.0.0.1:10249/proxyMode')).trim(),
+    nftTable: (await inNode('nft list table ip kube-proxy >/dev/null 2>&1 && echo yes')).trim() === 'yes',
+    iptablesServices: /^-A KUBE-SERVICES /m.test(rules),
+    engine: componentCommand('netpol').split(' ')[0].split('/').pop() ?? '',
+    kubeRouterRules: /^:KUBE-ROUTER-/m.test(rules),
+    queueHook: /^-A POSTROUTING -j SCTPE2E-NETPOL-QUEUE$/m.test(rules),
+  };
+}
+
+const DEFAULT = {
+  proxyMode: 'iptables',
+  nftTable: false,
+  iptablesServices: true,
+  engine: 'kube-router',
+  kubeRouterRules: true,
+  queueHook: false,
+};
+const SECOND = {
+  proxyMode: 'nftables',
+  nftTable: true,
+  iptablesServices: false,
+  engine: 'kube-network-policies',
+  kubeRouterRules: false,
+  queueHook: true,
+};
+
+/** Every allure attachment of a run whose name starts with `prefix`. */
+function attachments(reportDir: string, prefix: string): { name: string; text: string }[] {
+  const dir = join(reportDir, 'allure-results');
+  const found: { name: string; text: string }[] = [];
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('-result.json'))) {
+    const walk = (step: { attachments?: { name: string; source: string }[]; steps?: unknown[] }) => {
+      for (const a of step.attachments ?? [])
+        if (a.name.startsWith(prefix))
+          found.push({ name: a.name, text: readFileSync(join(dir, a.source), 'utf8') });
+      for (const s of step.steps ?? []) walk(s as typeof step);
+    };
+    walk(JSON.parse(readFileSync(join(dir, f), 'utf8')));
+  }
+  return found;
+}
+
+describe('the local cluster with kube-proxy in nftables mode and kube-network-policies', function () {
+  this.timeout(900_000);
+  before(() => clusterUp(SECOND_SHAPE));
+  after(async () => {
+    await clusterUp();
+    // Back in the default shape: kube-proxy removed its nft table at start,
+    // `up` the queue hook.
+    expect(await dataplane()).to.deep.equal(DEFAULT);
+  });
+
+  it('switched in place: only the rules of the second shape, the shape in status', async () => {
+    expect(await dataplane()).to.deep.equal(SECOND);
+    const status = await cluster('status');
+    expect(status.output).to.match(/^shape: PROXY_MODE=nftables NETPOL=kube-network-policies/m);
+    const wrong = await cluster('up', '--proxy-mode', 'ipvs');
+    expect(wrong.code).to.equal(2);
+    expect(wrong.output.trim()).to.equal(
+      "sctp-e2e cluster: --proxy-mode must be iptables or nftables, not 'ipvs' (this kernel has no IPVS)",
+    );
+  });
+
+  it('passes both tiers, the node rules read from nft, the truth tables judged by kube-network-policies', async () => {
+    const reportDir = join(tmp, 'both');
+    const run = await sctpE2e([
+      'run',
+      '--disruptive',
+      '--known',
+      join(ROOT, 'fixtures', 'known', 'local-cluster.yaml'),
+      '--report-dir',
+      reportDir,
+    ]);
+    expectGreen(run);
+    // Every kube-proxy rule test read nft's ruleset: its evidence is kube-proxy's nft table.
+    const rules = attachments(reportDir, 'nftables rules on sctp-e2e-node1');
+    expect(rules.length, 'nft rule evidence').to.be.greaterThanOrEqual(3);
+    for (const r of rules)
+      expect(r.text, r.name).to.match(/^ip kube-proxy .* dnat to 198\.19\.\d+\.\d+:\d+$/m);
+    // iptables lines only for hostPorts: portmap's, whatever kube-proxy runs.
+    for (const r of attachments(reportDir, 'iptables rules on')) expect(r.name).to.match(/hostPort/);
+    const md = readFileSync(join(reportDir, 'summary.md'), 'utf8');
+    expect(md).to.match(/\| Beyond the KEP \| the nftables proxier works \| passed \|/);
+    expect(md).to.match(
+      /\| GA criteria \| the iptables proxier works \| not covered \| needs a cluster whose kube-proxy runs in iptables mode \(this one: nftables\) \|/,
+    );
+    expect(md).to.match(/when using the iptables proxier \(rules on the node\) \| not covered \|/);
+  });
+});
