@@ -416,16 +416,18 @@ netpol_queue_bound() { # the engine listens on its queue (per network namespace)
 # packet of every other pod flow goes to the engine. Without --queue-bypass:
 # while no engine listens, the kernel drops those packets (fail closed, as
 # the engine's own default).
+# The chain is written in one iptables-restore (--noflush replaces just this
+# chain, atomically): a second `up` leaves no moment without the hook.
 install_queue_hook() {
   local c=$NETPOL_QUEUE_CHAIN
-  in_node sh -c "
-    iptables -t mangle -N $c 2>/dev/null || iptables -t mangle -F $c
-    iptables -t mangle -A $c -m owner --uid-owner 0 -j RETURN
-    iptables -t mangle -A $c -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
-    iptables -t mangle -A $c -s $CLUSTER_CIDR -j NFQUEUE --queue-num $NETPOL_QUEUE
-    iptables -t mangle -A $c -d $CLUSTER_CIDR -j NFQUEUE --queue-num $NETPOL_QUEUE
-    iptables -t mangle -C POSTROUTING -j $c 2>/dev/null || iptables -t mangle -A POSTROUTING -j $c
-  " || die "could not install kube-network-policies' NFQUEUE hook (iptables mangle $c)"
+  printf '%s\n' '*mangle' ":$c - [0:0]" \
+    "-A $c -m owner --uid-owner 0 -j RETURN" \
+    "-A $c -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN" \
+    "-A $c -s $CLUSTER_CIDR -j NFQUEUE --queue-num $NETPOL_QUEUE" \
+    "-A $c -d $CLUSTER_CIDR -j NFQUEUE --queue-num $NETPOL_QUEUE" COMMIT \
+    | in_node iptables-restore -w --noflush \
+    && in_node sh -c "iptables -t mangle -C POSTROUTING -j $c 2>/dev/null || iptables -t mangle -A POSTROUTING -j $c" \
+    || die "could not install kube-network-policies' NFQUEUE hook (iptables mangle $c)"
 }
 
 # kube-router v2.1.0's --cleanup-config removes nothing of its firewall (it
