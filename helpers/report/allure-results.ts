@@ -48,6 +48,14 @@ function attachments(step: AllureStep): AllureAttachment[] {
   return [...(step.attachments ?? []), ...(step.steps ?? []).flatMap(attachments)];
 }
 
+/** Every attachment of a result or step (its sub-steps' too), with its text. */
+export function attachmentTexts(resultsDir: string, step: AllureStep): Array<{ name: string; text: string }> {
+  return attachments(step).map((a) => {
+    const path = join(resultsDir, a.source);
+    return { name: a.name, text: existsSync(path) ? readFileSync(path, 'utf8') : '(attachment missing)' };
+  });
+}
+
 /** The outcome sctpIt recorded in the result (without its evidence), if any. */
 function outcomeOf(r: AllureResult): Omit<TestOutcome, 'evidence'> | undefined {
   const p = r.parameters?.find((x) => x.name === OUTCOME_PARAMETER);
@@ -154,12 +162,7 @@ function outcomeFromStatus(r: AllureResult): Omit<TestOutcome, 'evidence'> {
 
 function testFromResult(resultsDir: string, r: AllureResult): TestRecord {
   const o = outcomeOf(r) ?? outcomeFromStatus(r);
-  const evidence = attachments(r)
-    .filter((a) => a.name !== GUARD_ATTACHMENT)
-    .map((a) => {
-      const path = join(resultsDir, a.source);
-      return { name: a.name, text: existsSync(path) ? readFileSync(path, 'utf8') : '(attachment missing)' };
-    });
+  const evidence = attachmentTexts(resultsDir, r).filter((a) => a.name !== GUARD_ATTACHMENT);
   return { ...o, evidence: keptEvidence({ verdict: o.verdict, evidence }) };
 }
 

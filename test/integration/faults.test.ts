@@ -13,9 +13,10 @@ import { ROOT } from '../../helpers/framework/runner.ts';
 import {
   clusterUp,
   inNode,
-  SECOND_SHAPE,
   kubectl,
+  NETPOL_QUEUE_CHAIN,
   sctpE2e,
+  SECOND_SHAPE,
   STATE_DIR,
   stopComponent,
   type CliRun,
@@ -83,6 +84,19 @@ const POD_PROBING = [
   'deny all egress from x/a over SCTP',
   'egress from x/a only to namespace z on SCTP port 81',
 ];
+
+/**
+ * The five SCTP truth tables, failing the way a policy engine that decides
+ * nothing makes them fail: deny cells connect (the rows also forbid the
+ * reverse, "expected connected, observed blocked", with notMessage).
+ */
+const DENY_CELLS_CONNECT: Fault['mustFail'] = [
+  'default-deny ingress policy in namespace x for SCTP',
+  'only on SCTP port 80 (81 blocked)',
+  'only from pods pod=b in namespaces ns=y',
+  'deny all egress from x/a over SCTP',
+  'egress from x/a only to namespace z on SCTP port 81',
+].map((title) => ({ title, message: /expected blocked, observed connected/ }));
 
 /** A pod-probing test's verdict on the repaired local cluster: the stale-conntrack test is in its known profile. */
 const repairedVerdicts = (title: string) => (title === 'client reusing its source port' ? ['KNOWN'] : ['ok']);
@@ -199,19 +213,7 @@ const FAULTS: Fault[] = [
     undo: clusterUp,
     connectivity: true,
     notMessage: /expected connected, observed blocked/,
-    mustFail: [
-      {
-        title: 'default-deny ingress policy in namespace x for SCTP',
-        message: /expected blocked, observed connected/,
-      },
-      { title: 'only on SCTP port 80 (81 blocked)', message: /expected blocked, observed connected/ },
-      { title: 'only from pods pod=b in namespaces ns=y', message: /expected blocked, observed connected/ },
-      { title: 'deny all egress from x/a over SCTP', message: /expected blocked, observed connected/ },
-      {
-        title: 'egress from x/a only to namespace z on SCTP port 81',
-        message: /expected blocked, observed connected/,
-      },
-    ],
+    mustFail: DENY_CELLS_CONNECT,
     mustPass: ['pod to pod over SCTP by pod IP on the same node'],
   },
   {
@@ -296,22 +298,12 @@ const FAULTS: Fault[] = [
     // hook that queues pod flows to it, every deny cell connects.
     name: 'kube-network-policies without its queue hook',
     shape: SECOND_SHAPE,
-    apply: () => inNode('iptables -t mangle -D POSTROUTING -j SCTPE2E-NETPOL-QUEUE').then(() => undefined),
+    apply: () => inNode(`iptables -t mangle -D POSTROUTING -j ${NETPOL_QUEUE_CHAIN}`).then(() => undefined),
     undo: () => clusterUp(SECOND_SHAPE),
     connectivity: true,
     notMessage: /expected connected, observed blocked/,
     mustFail: [
-      {
-        title: 'default-deny ingress policy in namespace x for SCTP',
-        message: /expected blocked, observed connected/,
-      },
-      { title: 'only on SCTP port 80 (81 blocked)', message: /expected blocked, observed connected/ },
-      { title: 'only from pods pod=b in namespaces ns=y', message: /expected blocked, observed connected/ },
-      { title: 'deny all egress from x/a over SCTP', message: /expected blocked, observed connected/ },
-      {
-        title: 'egress from x/a only to namespace z on SCTP port 81',
-        message: /expected blocked, observed connected/,
-      },
+      ...DENY_CELLS_CONNECT,
       { title: 'does not allow TCP or UDP traffic', message: /let TCP and UDP through/ },
     ],
     mustPass: ['pod to pod over SCTP by pod IP on the same node'],

@@ -35,6 +35,9 @@ export async function cluster(
  */
 export const SECOND_SHAPE = ['--proxy-mode', 'nftables', '--netpol', 'kube-network-policies'];
 
+/** The iptables chain that feeds kube-network-policies' queue (NETPOL_QUEUE_CHAIN in cluster/lib.sh). */
+export const NETPOL_QUEUE_CHAIN = 'SCTPE2E-NETPOL-QUEUE';
+
 /** `cluster up` with the given shape flags (none: the default shape, which switches a running cluster back). */
 export async function clusterUp(shape: string[] = []): Promise<void> {
   const r = await cluster('up', ...shape);
@@ -131,7 +134,7 @@ export async function sctpE2e(args: string[], env: Record<string, string | undef
 }
 
 /** Skips a user would agree with on a one-node local cluster, by title fragment. */
-export const ACCEPTED_SKIPS: RegExp[] = [/LoadBalancer/, /across nodes/];
+const ACCEPTED_SKIPS: RegExp[] = [/LoadBalancer/, /across nodes/];
 
 export function expectGreen(run: CliRun): void {
   const detail = `${run.stdout.slice(-6000)}\n${run.stderr}`;

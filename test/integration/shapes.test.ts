@@ -9,16 +9,18 @@
  * cluster goes back to the default shape after, and that switch leaves no
  * rule of the second shape behind.
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { allureResultFiles, attachmentTexts } from '../../helpers/report/allure-results.ts';
 import {
   cluster,
   clusterUp,
   componentCommand,
   expectGreen,
   inNode,
+  NETPOL_QUEUE_CHAIN,
   SECOND_SHAPE,
   sctpE2e,
 } from './local-cluster.ts';
@@ -34,7 +36,7 @@ async function dataplane(): Promise<Record<string, string | boolean>> {
     iptablesServices: /^-A KUBE-SERVICES /m.test(rules),
     engine: componentCommand('netpol').split(' ')[0].split('/').pop() ?? '',
     kubeRouterRules: /^:KUBE-ROUTER-/m.test(rules),
-    queueHook: /^-A POSTROUTING -j SCTPE2E-NETPOL-QUEUE$/m.test(rules),
+    queueHook: new RegExp(`^-A POSTROUTING -j ${NETPOL_QUEUE_CHAIN}$`, 'm').test(rules),
   };
 }
 
@@ -58,17 +60,9 @@ const SECOND = {
 /** Every allure attachment of a run whose name starts with `prefix`. */
 function attachments(reportDir: string, prefix: string): { name: string; text: string }[] {
   const dir = join(reportDir, 'allure-results');
-  const found: { name: string; text: string }[] = [];
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('-result.json'))) {
-    const walk = (step: { attachments?: { name: string; source: string }[]; steps?: unknown[] }) => {
-      for (const a of step.attachments ?? [])
-        if (a.name.startsWith(prefix))
-          found.push({ name: a.name, text: readFileSync(join(dir, a.source), 'utf8') });
-      for (const s of step.steps ?? []) walk(s as typeof step);
-    };
-    walk(JSON.parse(readFileSync(join(dir, f), 'utf8')));
-  }
-  return found;
+  return allureResultFiles(dir)
+    .flatMap((f) => attachmentTexts(dir, JSON.parse(readFileSync(join(dir, f), 'utf8'))))
+    .filter((a) => a.name.startsWith(prefix));
 }
 
 describe('the local cluster with kube-proxy in nftables mode and kube-network-policies', function () {

@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import type { GuardResult, NodeGuard } from '../../helpers/framework/outcome.ts';
+import type { ProxyMode } from '../../helpers/dataplane/index.ts';
 import { coverage, KEP614, STORY } from '../../helpers/report/kep614.ts';
 import {
   countVerdicts,
@@ -214,16 +215,21 @@ describe('KEP-614 coverage matrix', () => {
     expect(rowOf(both, item).status).to.equal('passed');
   });
 
-  it('the proxier criteria follow the cluster’s kube-proxy mode', () => {
-    const r = run([{ story: STORY.declare, verdict: 'passed' }]);
+  /** The run's cluster: one node whose kube-proxy runs `mode`. */
+  const onProxyMode = (r: ReturnType<typeof run>, mode: ProxyMode) => {
     r.cluster = {
       server: 's',
       serverVersion: 'v',
       nodeAccess: 'ssh',
       agent: { kind: 'agnhost', image: 'i' },
-      nodes: [{ name: 'n', proxyMode: 'ipvs' }],
+      nodes: [{ name: 'n', proxyMode: mode }],
       openshift: '',
     };
+  };
+
+  it('the proxier criteria follow the cluster’s kube-proxy mode', () => {
+    const r = run([{ story: STORY.declare, verdict: 'passed' }]);
+    onProxyMode(r, 'ipvs');
     expect(rowOf(r, 'the ipvs proxier works').status).to.equal('not covered'); // no proxier test ran
     expect(rowOf(r, 'the iptables proxier works').detail).to.equal(
       'needs a cluster whose kube-proxy runs in iptables mode (this one: ipvs)',
@@ -232,14 +238,7 @@ describe('KEP-614 coverage matrix', () => {
 
   it('proxier tests on an nftables cluster judge the nftables item, not the KEP’s iptables ones', () => {
     const r = run([{ story: STORY.proxier, verdict: 'passed' }]);
-    r.cluster = {
-      server: 's',
-      serverVersion: 'v',
-      nodeAccess: 'ssh',
-      agent: { kind: 'agnhost', image: 'i' },
-      nodes: [{ name: 'n', proxyMode: 'nftables' }],
-      openshift: '',
-    };
+    onProxyMode(r, 'nftables');
     expect(rowOf(r, 'the nftables proxier works').status).to.equal('passed');
     expect(rowOf(r, 'the iptables proxier works').status).to.equal('not covered');
     expect(rowOf(r, `${STORY.proxier} (rules on the node)`)).to.include({
