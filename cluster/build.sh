@@ -13,11 +13,13 @@ mkdir -p "$BIN_DIR" "$IMAGE_DIR"
 
 build_go() { # name version module-dir [ldflags [package]]
   local name=$1 version=$2 dir=$3 ldflags=${4:-} pkg=${5:-.}
-  # The wrapper's sources are part of the key: a changed plugin list or
-  # dependency rebuilds, an unchanged one never does. (A wrapper that builds
-  # an upstream main package as a `tool` has no .go file of its own.)
+  # The wrapper's sources and the link flags are the key: a changed plugin
+  # list, dependency or version stamp rebuilds, an unchanged one never does.
+  # (A wrapper that builds an upstream main package as a `tool` has no .go
+  # file of its own.)
   local key
-  key=$(cat "$CLUSTER_DIR/build/$dir"/go.* $(compgen -G "$CLUSTER_DIR/build/$dir/*.go") | sha256sum | cut -c1-10)
+  key=$({ cat "$CLUSTER_DIR/build/$dir"/go.* $(compgen -G "$CLUSTER_DIR/build/$dir/*.go"); echo "$ldflags"; } \
+    | sha256sum | cut -c1-10)
   local out=$BIN_DIR/$name-$version-$key
   if [[ ! -x $out ]]; then
     log "building $name $version (once per machine and version; all components take about 12 min cold on 2 cores)"
@@ -41,6 +43,14 @@ build_go coredns "$COREDNS_VERSION" coredns
 # it; the wrapper's committed go.sum pins its hash instead.
 GONOSUMDB=github.com/cloudnativelabs/kube-router build_go kube-router "$KUBE_ROUTER_VERSION" kube-router \
   "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
+
+# The CNI portmap plugin, for both backends: Debian's 1.1.1 has no nftables
+# backend, and one portmap for both shapes means a pod's hostPort rules are
+# always removed by a plugin that knows the backend that wrote them (the CNI
+# DEL after a shape switch runs the new binary on the cached config).
+build_go portmap "$CNI_PLUGINS_VERSION" cni-plugins \
+  "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" \
+  github.com/containernetworking/plugins/plugins/meta/portmap
 
 # The second NetworkPolicy engine only when a shape asks for it (`build.sh
 # kube-network-policies`): the default cluster does not pay for its build.

@@ -11,6 +11,7 @@ ETCD_VERSION=v3.6.16
 COREDNS_VERSION=v1.12.4
 KUBE_ROUTER_VERSION=v2.1.0 # the only v2 release the module proxy here serves
 KNP_VERSION=v0.8.0        # kube-network-policies, the second NetworkPolicy engine
+CNI_PLUGINS_VERSION=v1.10.0 # portmap only (nftables backend); bridge, host-local, loopback are Debian's
 
 # Built binaries and images live outside the work tree, keyed by version, so
 # a fresh clone reuses them and nothing built is ever committed.
@@ -23,6 +24,7 @@ STATE_DIR=${SCTP_E2E_STATE:-/var/lib/sctp-e2e/cluster}
 LOG_DIR=$STATE_DIR/logs
 PID_DIR=$STATE_DIR/pids
 PKI_DIR=$STATE_DIR/pki
+CNI_BIN_DIR=$STATE_DIR/cni/bin
 
 # Network: the node lives in its own network namespace, joined to the host by
 # a veth pair. Every address is in 198.18.0.0/15 (RFC 2544 benchmarking), so

@@ -297,7 +297,7 @@ render() { # template dest: fills in @NAME@ placeholders from lib.sh
     -e "s#@POD_CIDR@#$POD_CIDR#g" -e "s#@CLUSTER_CIDR@#$CLUSTER_CIDR#g" -e "s#@DNS_SVC_IP@#$DNS_SVC_IP#g" \
     -e "s#@CLUSTER_DOMAIN@#$CLUSTER_DOMAIN#g" -e "s#@CGROUP_ROOT@#$CGROUP_ROOT#g" -e "s#@NODE_IP@#$NODE_IP#g" \
     -e "s#@NODE_NAME@#$NODE_NAME#g" -e "s#@CONTAINERD_SOCK@#$CONTAINERD_SOCK#g" \
-    -e "s#@PROXY_MODE@#$PROXY_MODE#g" "$CLUSTER_DIR/$1" >"$out"
+    -e "s#@PROXY_MODE@#$PROXY_MODE#g" -e "s#@PORTMAP_BACKEND@#$PORTMAP_BACKEND#g" "$CLUSTER_DIR/$1" >"$out"
   install_if_changed "$out" "$2"
 }
 
@@ -350,8 +350,21 @@ kube_proxy_synced() {
   esac
 }
 
+# The CNI plugins containerd runs: Debian's, except portmap, which is the one
+# build.sh made (it has both backends). A directory of the cluster's own, so
+# no other CNI user of the machine sees it.
+link_cni_plugins() {
+  local p
+  mkdir -p "$CNI_BIN_DIR"
+  for p in /usr/lib/cni/*; do
+    [[ $(basename "$p") == portmap ]] || ln -sfn "$p" "$CNI_BIN_DIR/"
+  done
+  ln -sfn "$BIN_DIR/portmap" "$CNI_BIN_DIR/portmap"
+}
+
 write_node_configs() {
   mkdir -p "$STATE_DIR/containerd" "$STATE_DIR/cni/net.d" "$STATE_DIR/kubelet"
+  link_cni_plugins
   render config/containerd.toml "$STATE_DIR/containerd/config.toml"
   render config/cni.conflist "$STATE_DIR/cni/net.d/10-sctp-e2e.conflist"
   render config/kubelet.yaml "$STATE_DIR/kubelet/config.yaml"
@@ -510,6 +523,10 @@ SCTP_E2E_EXTERNAL_AGENT=$CACHE_DIR/build/agent/agent
 SCTP_E2E_EXTERNAL_IP_RANGE=$EXTERNAL_CIDR
 EOF
 }
+
+# hostPorts go through the same netfilter front end as Services: portmap's
+# nftables backend in the nftables shape, its iptables backend otherwise.
+PORTMAP_BACKEND=$PROXY_MODE
 
 preflight
 "$CLUSTER_DIR/install-deps.sh"

@@ -6,7 +6,7 @@
  * that no row can make fail is a test that cannot fail.
  */
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { ROOT } from '../../helpers/framework/runner.ts';
@@ -14,6 +14,7 @@ import {
   clusterUp,
   inNode,
   kubectl,
+  NETNS,
   NETPOL_QUEUE_CHAIN,
   sctpE2e,
   SECOND_SHAPE,
@@ -62,6 +63,35 @@ async function removePortmap(): Promise<void> {
 async function restorePortmap(): Promise<void> {
   copyFileSync(`${CNI_CONF}.orig`, CNI_CONF);
   await new Promise((r) => setTimeout(r, 2000));
+}
+
+/**
+ * Something on the node (a firewall reload, another agent) flushing portmap's
+ * nftables chain after the pods started: portmap rewrites its skeleton at
+ * every CNI ADD, so a one-time flush would be undone by the next pod; a
+ * flush every half second keeps the chain empty while the row's tests run.
+ */
+let portmapFlusher: ResultPromise | undefined;
+
+async function flushPortmapChain(): Promise<void> {
+  portmapFlusher = execa(
+    'ip',
+    [
+      'netns',
+      'exec',
+      NETNS,
+      'sh',
+      '-c',
+      'while :; do nft flush chain ip cni_hostport hostports 2>/dev/null; sleep 0.5; done',
+    ],
+    { reject: false, stdio: 'ignore' },
+  );
+}
+
+async function stopFlushingPortmapChain(): Promise<void> {
+  portmapFlusher?.kill('SIGKILL');
+  await portmapFlusher;
+  portmapFlusher = undefined;
 }
 
 const REFUSE_SCTP = join(ROOT, 'test', 'fixtures', 'faults', 'refuse-sctp.yaml');
@@ -292,6 +322,20 @@ const FAULTS: Fault[] = [
       'pod to pod over SCTP by pod IP on the same node',
       'outside the cluster to a hostPort over SCTP',
     ],
+  },
+  {
+    // portmap's nftables backend: the rule test reads the live nft chain,
+    // the outside client goes through it; Services are kube-proxy's.
+    name: "portmap's nftables chain flushed",
+    shape: SECOND_SHAPE,
+    apply: flushPortmapChain,
+    undo: stopFlushingPortmapChain,
+    connectivity: true,
+    mustFail: [
+      { title: 'their node has a DNAT rule for them', message: /no .*rule .*hostPort/i },
+      { title: 'outside the cluster to a hostPort over SCTP', message: /no SCTP round trip/ },
+    ],
+    mustPass: ['NodePort rules on every node', 'outside the cluster to a NodePort over SCTP'],
   },
   {
     // kube-network-policies decides nothing it is not asked: without the
