@@ -112,20 +112,31 @@ export const PROXY_READERS: Record<ProxyMode, ProxyReader> = {
   ipvs: kubeProxyIpvs,
 };
 
+/** A hostPort's answer, and which of portmap's backends holds the rules that carry the flow. */
+export interface HostPortAnswer extends RuleAnswer {
+  backends: Array<'iptables' | 'nftables'>;
+}
+
 /** Reads the output of HOSTPORT_RULES_COMMAND (or plain iptables-save / nft JSON). */
-export function readHostPort(output: string, q: HostPortQuery): RuleAnswer {
+export function readHostPort(output: string, q: HostPortQuery): HostPortAnswer {
   const at = output.indexOf(NFT_MARKER);
   const iptablesPart = at < 0 ? output : output.slice(0, at);
   const nftPart = at < 0 ? '' : output.slice(at + NFT_MARKER.length).trim();
-  const answers: RuleAnswer[] = [];
-  if (iptablesPart.trim().startsWith('{')) answers.push(portmapNftables.hostPort(iptablesPart, q));
-  else if (iptablesPart.includes('*nat')) answers.push(portmapIptables.hostPort(iptablesPart, q));
-  if (nftPart.startsWith('{')) answers.push(portmapNftables.hostPort(nftPart, q));
-  return answer(
-    answers.flatMap((a) => a.endpoints),
-    answers.flatMap((a) => a.lines),
-    answers.flatMap((a) => a.rejected),
-  );
+  const answers: Array<{ backend: 'iptables' | 'nftables'; answer: RuleAnswer }> = [];
+  if (iptablesPart.trim().startsWith('{'))
+    answers.push({ backend: 'nftables', answer: portmapNftables.hostPort(iptablesPart, q) });
+  else if (iptablesPart.includes('*nat'))
+    answers.push({ backend: 'iptables', answer: portmapIptables.hostPort(iptablesPart, q) });
+  if (nftPart.startsWith('{'))
+    answers.push({ backend: 'nftables', answer: portmapNftables.hostPort(nftPart, q) });
+  return {
+    ...answer(
+      answers.flatMap((a) => a.answer.endpoints),
+      answers.flatMap((a) => a.answer.lines),
+      answers.flatMap((a) => a.answer.rejected),
+    ),
+    backends: answers.filter((a) => a.answer.found).map((a) => a.backend),
+  };
 }
 
 export type NodeRuleQuery =

@@ -7,6 +7,7 @@
 import {
   DETECT_PROXY_MODE_COMMAND,
   parseProxyMode,
+  readHostPort,
   readRules,
   rulesCommand,
   unknownProxyModeReason,
@@ -110,6 +111,9 @@ export async function expectNodeRule(
       { cause: err },
     );
   }
-  t.evidence(`${dataplane} rules on ${node} for ${describe(query)}`, last!.lines.join('\n'));
+  // A hostPort's evidence names the portmap backend whose rules carried it.
+  const source =
+    query.kind === 'hostPort' ? `portmap ${readHostPort(output, query).backends.join(' and ')}` : dataplane;
+  t.evidence(`${source} rules on ${node} for ${describe(query)}`, last!.lines.join('\n'));
   return last!.lines;
 }

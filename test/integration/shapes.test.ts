@@ -106,8 +106,14 @@ describe('the local cluster with kube-proxy in nftables mode and kube-network-po
     expect(rules.length, 'nft rule evidence').to.be.greaterThanOrEqual(3);
     for (const r of rules)
       expect(r.text, r.name).to.match(/^ip kube-proxy .* dnat to 198\.19\.\d+\.\d+:\d+$/m);
-    // iptables lines only for hostPorts: portmap's, whatever kube-proxy runs.
-    for (const r of attachments(reportDir, 'iptables rules on')) expect(r.name).to.match(/hostPort/);
+    // hostPorts too are nft's: portmap's nftables backend, its table read live.
+    const hostPorts = attachments(reportDir, 'portmap nftables rules on sctp-e2e-node1');
+    expect(hostPorts.length, 'portmap nft rule evidence').to.equal(1);
+    expect(hostPorts[0].text).to.match(
+      /^ip cni_hostport hostports: sctp dport \d+ dnat to 198\.19\.\d+\.\d+:\d+ /m,
+    );
+    expect(attachments(reportDir, 'iptables rules on'), 'no iptables rule evidence').to.deep.equal([]);
+    expect(attachments(reportDir, 'portmap iptables'), 'no iptables rule evidence').to.deep.equal([]);
     const md = readFileSync(join(reportDir, 'summary.md'), 'utf8');
     // The preflight names what it found: kube-proxy's mode and the engine.
     expect(md).to.match(

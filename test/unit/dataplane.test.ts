@@ -27,24 +27,40 @@ import {
 } from '../../helpers/dataplane/index.ts';
 import { tokenize } from '../../helpers/dataplane/iptables.ts';
 import { inCidr, parseIp } from '../../helpers/dataplane/types.ts';
+import { CLUSTER_CIDR, NODE, podIp, SERVICES } from '../fixtures/dataplane-capture.ts';
 
 const fixture = (name: string): string =>
   readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 
-// Captured from the local cluster (see test/fixtures/README.md): the same
-// Services in every mode.
+// Captured live from the local cluster by test/fixtures/capture.ts, all of
+// the same objects (test/fixtures/dataplane-capture.ts): the iptables shape's
+// iptables-save (kube-proxy and portmap's iptables backend), the nftables
+// shape's nft ruleset (kube-proxy's table and portmap's cni_hostport).
 const IPTABLES = fixture('iptables-save.kube-proxy.txt');
 const NFT = fixture('nft-ruleset.kube-proxy.json');
-const NFT_PORTMAP = fixture('nft-ruleset.kube-proxy-portmap.json');
-const IPVS = fixture('ipvsadm-save.kube-proxy.txt'); // constructed
+const IPVS = fixture('ipvsadm-save.kube-proxy.txt'); // constructed (no IPVS here), for the same objects
 
-const CLUSTER_IP = { address: '198.19.130.43', port: 7777, protocol: 'SCTP' as const }; // sctp-clusterip, port 7777 → 80
-const BACKENDS = ['198.19.0.4:80', '198.19.0.6:80'];
-const EXTERNAL_IP = { address: '198.18.100.7', port: 7779, protocol: 'SCTP' as const };
-const NO_ENDPOINTS = { address: '198.19.129.53', port: 7780, protocol: 'SCTP' as const };
-const MULTI = '198.19.140.209'; // multi-proto: TCP, UDP and SCTP all on 5000
-const NODE = '198.18.0.2';
-const NODE_PORT = 30777;
+/** The nft capture without portmap's table: a node whose hostPorts are not on nftables. */
+const NFT_WITHOUT_PORTMAP = (() => {
+  const data = JSON.parse(NFT) as {
+    nftables: Array<Record<string, { family?: string; table?: string; name?: string }>>;
+  };
+  data.nftables = data.nftables.filter((item) => {
+    const [kind, body] = Object.entries(item)[0];
+    return (kind === 'table' ? body.name : body.table) !== 'cni_hostport';
+  });
+  return JSON.stringify(data);
+})();
+
+const { clusterIp, externalIp, noEndpoints, multiProtocol, nodePort } = SERVICES;
+const CLUSTER_IP = { address: clusterIp.ip, port: clusterIp.port, protocol: 'SCTP' as const }; // port 7777 → 80
+const BACKENDS = [`${podIp('server-a')}:80`, `${podIp('server-b')}:80`];
+const EXTERNAL_IP = { address: externalIp.externalIp, port: externalIp.port, protocol: 'SCTP' as const };
+const NO_ENDPOINTS = { address: noEndpoints.ip, port: noEndpoints.port, protocol: 'SCTP' as const };
+const MULTI = multiProtocol.ip; // TCP, UDP and SCTP all on 5000
+const NODE_PORT = nodePort.nodePort;
+const HOSTPORT_POD = `${podIp('hostport')}:80`; // hostPorts 30101/SCTP, 30102/TCP, 30103/SCTP on the node address only
+const HOSTPORT_BOTH = `${podIp('hostport-both')}:80`; // hostPort 30100, SCTP and UDP
 
 type Reader = {
   service(output: string, q: { address: string; port: number; protocol: L4Protocol }): RuleAnswer;
@@ -106,7 +122,7 @@ function sharedClaims(mode: string, reader: Reader, output: string): void {
       );
       for (const p of protocols) {
         expect(answers.get(p)!.found, p).to.equal(true);
-        expect(answers.get(p)!.endpoints, p).to.deep.equal(['198.19.0.5:5000']);
+        expect(answers.get(p)!.endpoints, p).to.deep.equal([`${podIp('multi')}:5000`]);
       }
       // Lines that name a protocol (or a protocol-specific service) must not be shared.
       const own = (p: L4Protocol) =>
@@ -170,7 +186,7 @@ describe('dataplane readers', () => {
       expect(svc.matches[0]).to.deep.equal({
         module: '',
         name: 'source',
-        values: ['198.19.0.0/17'],
+        values: [CLUSTER_CIDR],
         negated: true,
       });
       const post = rs.tables.get('nat')!.chains.get('KUBE-POSTROUTING')!.rules[0];
@@ -375,10 +391,13 @@ describe('dataplane readers', () => {
     it('finds the SCTP hostPort DNAT and its CNI chains', () => {
       const a = portmapIptables.hostPort(IPTABLES, { nodeAddress: NODE, port: 30101, protocol: 'SCTP' });
       expect(a.found).to.equal(true);
-      expect(a.endpoints).to.deep.equal(['198.19.0.7:80']);
+      expect(a.endpoints).to.deep.equal([HOSTPORT_POD]);
       expect(a.lines[0]).to.equal('-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT');
-      expect(a.lines.at(-1)).to.equal(
-        '-A CNI-DN-f88c5875bddd6c8e326fb -p sctp -m sctp --dport 30101 -j DNAT --to-destination 198.19.0.7:80',
+      // The per-pod chain's name is a hash of the container's ID.
+      expect(a.lines.at(-1)).to.match(
+        new RegExp(
+          `^-A CNI-DN-[0-9a-f]+ -p sctp -m sctp --dport 30101 -j DNAT --to-destination ${HOSTPORT_POD}$`,
+        ),
       );
       expect(a.lines.some((l) => l.includes('KUBE-'))).to.equal(false);
     });
@@ -386,7 +405,7 @@ describe('dataplane readers', () => {
     it('tells the SCTP and the TCP hostPort of one pod apart', () => {
       expect(
         portmapIptables.hostPort(IPTABLES, { nodeAddress: NODE, port: 30102, protocol: 'TCP' }).endpoints,
-      ).to.deep.equal(['198.19.0.7:80']);
+      ).to.deep.equal([HOSTPORT_POD]);
       expect(
         portmapIptables.hostPort(IPTABLES, { nodeAddress: NODE, port: 30101, protocol: 'TCP' }).found,
       ).to.equal(false);
@@ -395,12 +414,22 @@ describe('dataplane readers', () => {
       ).to.equal(false);
     });
 
+    it('honours a hostIP: only that destination address is mapped', () => {
+      expect(
+        portmapIptables.hostPort(IPTABLES, { nodeAddress: NODE, port: 30103, protocol: 'SCTP' }).endpoints,
+      ).to.deep.equal([HOSTPORT_POD]);
+      expect(
+        portmapIptables.hostPort(IPTABLES, { nodeAddress: '198.18.0.3', port: 30103, protocol: 'SCTP' })
+          .found,
+      ).to.equal(false);
+    });
+
     it('finds nothing for a hostPort that does not exist, and works without a node address', () => {
       expect(
         portmapIptables.hostPort(IPTABLES, { nodeAddress: NODE, port: 30199, protocol: 'SCTP' }).found,
       ).to.equal(false);
       expect(portmapIptables.hostPort(IPTABLES, { port: 30100, protocol: 'SCTP' }).endpoints).to.deep.equal([
-        '198.19.0.2:80',
+        HOSTPORT_BOTH,
       ]);
     });
   });
@@ -454,7 +483,7 @@ describe('dataplane readers', () => {
         dport: 7777,
       });
       expect(t.endpoints).to.deep.equal(BACKENDS);
-      expect(t.lines.some((l) => l.includes('ip saddr != 198.19.0.0/17'))).to.equal(false);
+      expect(t.lines.some((l) => l.includes(`ip saddr != ${CLUSTER_CIDR}`))).to.equal(false);
     });
   });
 
@@ -481,69 +510,64 @@ describe('dataplane readers', () => {
     });
   });
 
-  describe('CNI portmap, nftables backend (captured from portmap v1.6.2)', () => {
+  describe('CNI portmap, nftables backend (captured)', () => {
     it('finds the SCTP hostPort in table ip cni_hostport', () => {
-      const a = portmapNftables.hostPort(NFT_PORTMAP, { nodeAddress: NODE, port: 30101, protocol: 'SCTP' });
-      expect(a.endpoints).to.deep.equal(['198.19.0.7:80']);
-      expect(a.lines).to.deep.equal([
-        'ip cni_hostport prerouting: jump hostports',
-        'ip cni_hostport hostports: sctp dport 30101 dnat to 198.19.0.7:80 comment "5afe84dca213159df3813383b8878d7e2052c69610b46d15246f848e353872d2"',
+      const a = portmapNftables.hostPort(NFT, { nodeAddress: NODE, port: 30101, protocol: 'SCTP' });
+      expect(a.endpoints).to.deep.equal([HOSTPORT_POD]);
+      // The rule's comment is the container's ID.
+      expect(a.lines.slice(0, 2)).to.deep.equal([
+        'ip cni_hostport prerouting: fib daddr type local jump hostports_all',
+        'ip cni_hostport hostports_all: jump hostports',
       ]);
+      expect(a.lines.at(-1)).to.match(
+        new RegExp(
+          `^ip cni_hostport hostports: sctp dport 30101 dnat to ${HOSTPORT_POD} comment "[0-9a-f]{64}"$`,
+        ),
+      );
     });
 
     it('tells protocols apart on the same hostPort (SCTP and UDP on 30100)', () => {
       expect(
-        portmapNftables
-          .hostPort(NFT_PORTMAP, { nodeAddress: NODE, port: 30100, protocol: 'UDP' })
-          .lines.at(-1),
+        portmapNftables.hostPort(NFT, { nodeAddress: NODE, port: 30100, protocol: 'UDP' }).lines.at(-1),
       ).to.match(/^ip cni_hostport hostports: udp dport 30100/);
       expect(
-        portmapNftables
-          .hostPort(NFT_PORTMAP, { nodeAddress: NODE, port: 30100, protocol: 'SCTP' })
-          .lines.at(-1),
+        portmapNftables.hostPort(NFT, { nodeAddress: NODE, port: 30100, protocol: 'SCTP' }).lines.at(-1),
       ).to.match(/^ip cni_hostport hostports: sctp dport 30100/);
       expect(
-        portmapNftables.hostPort(NFT_PORTMAP, { nodeAddress: NODE, port: 30100, protocol: 'TCP' }).found,
+        portmapNftables.hostPort(NFT, { nodeAddress: NODE, port: 30100, protocol: 'TCP' }).found,
       ).to.equal(false);
     });
 
     it('honours a hostIP: only that destination address is mapped', () => {
       expect(
-        portmapNftables.hostPort(NFT_PORTMAP, { nodeAddress: NODE, port: 30103, protocol: 'SCTP' }).found,
+        portmapNftables.hostPort(NFT, { nodeAddress: NODE, port: 30103, protocol: 'SCTP' }).found,
       ).to.equal(true);
       expect(
-        portmapNftables.hostPort(NFT_PORTMAP, { nodeAddress: '198.18.0.3', port: 30103, protocol: 'SCTP' })
-          .found,
+        portmapNftables.hostPort(NFT, { nodeAddress: '198.18.0.3', port: 30103, protocol: 'SCTP' }).found,
       ).to.equal(false);
     });
 
     it('finds nothing in a ruleset without the table', () => {
       expect(
-        portmapNftables.hostPort(NFT, { nodeAddress: NODE, port: 30101, protocol: 'SCTP' }).found,
+        portmapNftables.hostPort(NFT_WITHOUT_PORTMAP, { nodeAddress: NODE, port: 30101, protocol: 'SCTP' })
+          .found,
       ).to.equal(false);
     });
 
-    it('(observed) maps hostPorts in prerouting for any destination, not only local ones', () => {
-      // portmap's nftables prerouting chain jumps to hostports with no
-      // `fib daddr type local` test (only its output chain has one).
-      const t = traceNft(parseNftJson(NFT_PORTMAP), {
-        table: 'cni_hostport',
-        hook: 'prerouting',
-        dst: '203.0.113.5',
-        dstIsLocal: false,
-        protocol: 'SCTP',
-        dport: 30101,
-      });
-      expect(t.endpoints).to.deep.equal(['198.19.0.7:80']);
-      const out = traceNft(parseNftJson(NFT_PORTMAP), {
-        table: 'cni_hostport',
-        hook: 'output',
-        dst: '203.0.113.5',
-        dstIsLocal: false,
-        protocol: 'SCTP',
-        dport: 30101,
-      });
-      expect(out.endpoints).to.deep.equal([]);
+    it('maps hostPorts only for local destinations, in prerouting and output', () => {
+      // portmap v1.10.0 tests `fib daddr type local` in both base chains (the
+      // v1.6.2 capture had it in output only).
+      for (const hook of ['prerouting', 'output'] as const) {
+        const packet = { table: 'cni_hostport', hook, protocol: 'SCTP' as const, dport: 30101 };
+        expect(
+          traceNft(parseNftJson(NFT), { ...packet, dst: NODE, dstIsLocal: true }).endpoints,
+          hook,
+        ).to.deep.equal([HOSTPORT_POD]);
+        expect(
+          traceNft(parseNftJson(NFT), { ...packet, dst: '203.0.113.5', dstIsLocal: false }).endpoints,
+          hook,
+        ).to.deep.equal([]);
+      }
     });
   });
 
@@ -642,17 +666,22 @@ describe('dataplane readers', () => {
 
     it('reads hostPorts from either portmap backend in the combined output', () => {
       const marker = HOSTPORT_RULES_COMMAND.match(/echo '([^']+)'/)![1];
-      const both = `${IPTABLES}${marker}\n${NFT_PORTMAP}`;
-      expect(
-        readHostPort(both, { nodeAddress: NODE, port: 30103, protocol: 'SCTP' }).endpoints,
-      ).to.deep.equal(['198.19.0.7:80']); // nft only
-      expect(
-        readHostPort(`${IPTABLES}${marker}\n`, { nodeAddress: NODE, port: 30101, protocol: 'SCTP' })
-          .endpoints,
-      ).to.deep.equal(['198.19.0.7:80']); // iptables only
-      expect(readHostPort(`${marker}\n${NFT_PORTMAP}`, { port: 30101, protocol: 'TCP' }).found).to.equal(
-        false,
-      );
+      // The nftables shape's node: no portmap chain in iptables, the table in nft.
+      const iptablesOfNftShape = IPTABLES.replace(/^.*CNI-.*\n/gm, '');
+      const q = { nodeAddress: NODE, port: 30101, protocol: 'SCTP' as const };
+      const nft = readHostPort(`${iptablesOfNftShape}${marker}\n${NFT}`, q);
+      expect(nft).to.deep.include({ endpoints: [HOSTPORT_POD], backends: ['nftables'] });
+      const iptables = readHostPort(`${IPTABLES}${marker}\n`, q);
+      expect(iptables).to.deep.include({ endpoints: [HOSTPORT_POD], backends: ['iptables'] });
+      // Both backends hold the flow (a node mid-migration): both are named.
+      expect(readHostPort(`${IPTABLES}${marker}\n${NFT}`, q).backends).to.deep.equal([
+        'iptables',
+        'nftables',
+      ]);
+      expect(readHostPort(`${marker}\n${NFT}`, { port: 30101, protocol: 'TCP' })).to.deep.include({
+        found: false,
+        backends: [],
+      });
       expect(readHostPort('', { port: 30101, protocol: 'SCTP' }).found).to.equal(false);
     });
   });
