@@ -46,7 +46,7 @@
 #include <usrsctp.h>
 
 #ifndef AGENT_VERSION
-#define AGENT_VERSION "0.2.0"
+#define AGENT_VERSION "0.3.0"
 #endif
 
 #define MAX_MSG (1024 * 1024)     /* largest message served or probed */
@@ -1016,6 +1016,24 @@ static void sctp_probe_shutdown(struct socket *so)
 	}
 }
 
+/*
+ * The address the kernel would send from to reach dst: a connected UDP
+ * socket's local address (connect on UDP sends nothing).
+ */
+static bool route_source(const struct sockaddr_storage *dst, socklen_t dstlen, struct sockaddr_storage *src,
+			 socklen_t *srclen)
+{
+	int fd = socket(dst->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = connect(fd, (const struct sockaddr *)dst, dstlen) == 0 &&
+	     getsockname(fd, (struct sockaddr *)src, srclen) == 0;
+	close(fd);
+	return ok;
+}
+
 static void sctp_probe(const struct sctp_req *q, struct result *r)
 {
 	struct sctp_initmsg im;
@@ -1040,22 +1058,32 @@ static void sctp_probe(const struct sctp_req *q, struct result *r)
 	if (usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_INITMSG, &im, sizeof(im)) < 0)
 		logev("sctp setsockopt INITMSG: %s", strerror(errno));
 
-	if (q->srcport > 0) {
+	/*
+	 * Single-homed, as a pod is: bound to the one address the kernel would
+	 * send from, the INIT lists no other address of this host. A client
+	 * bound to every address lists them all, and the server then sends
+	 * HEARTBEATs to those addresses directly: through kube-proxy's
+	 * masquerade (which re-maps the source port) they arrive on a port this
+	 * stack never used, it answers with ABORT (RFC 9260 8.4) and the server
+	 * drops the association. That is SCTP multi-homing through NAT, not a
+	 * property of the Service under test, so the probe leaves it out.
+	 * Without a route, the wildcard as before: the probe then fails as the
+	 * path does.
+	 */
+	{
 		struct sockaddr_storage local;
-		socklen_t ll;
+		socklen_t ll = sizeof(local);
+		bool routed = route_source(&q->addr, q->addrlen, &local, &ll);
 
-		memset(&local, 0, sizeof(local));
-		if (af == AF_INET6) {
-			struct sockaddr_in6 *l6 = (struct sockaddr_in6 *)&local;
-			l6->sin6_family = AF_INET6;
-			l6->sin6_port = htons((uint16_t)q->srcport);
-			ll = sizeof(*l6);
-		} else {
-			struct sockaddr_in *l4 = (struct sockaddr_in *)&local;
-			l4->sin_family = AF_INET;
-			l4->sin_port = htons((uint16_t)q->srcport);
-			ll = sizeof(*l4);
+		if (!routed) {
+			memset(&local, 0, sizeof(local));
+			local.ss_family = (sa_family_t)af;
+			ll = af == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 		}
+		if (af == AF_INET6)
+			((struct sockaddr_in6 *)&local)->sin6_port = htons((uint16_t)q->srcport);
+		else
+			((struct sockaddr_in *)&local)->sin_port = htons((uint16_t)q->srcport);
 		/* A just-closed association may hold the port for a moment longer. */
 		while (usrsctp_bind(so, (struct sockaddr *)&local, ll) < 0) {
 			if (errno != EADDRINUSE || mono_ms() >= deadline) {

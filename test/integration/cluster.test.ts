@@ -44,7 +44,7 @@ spec:
   terminationGracePeriodSeconds: 0
   containers:
   - name: agent
-    image: localhost/sctp-e2e/agent:0.2.0
+    image: localhost/sctp-e2e/agent:0.3.0
     imagePullPolicy: Never
     args: ${JSON.stringify(args)}
 ${extra}`;
