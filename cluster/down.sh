@@ -52,6 +52,7 @@ rm -rf "$(dirname "$MNTNS_FILE")"
 # The mount point of kube-network-policies' token, made on the host's /run
 # (only empty directories go; anything else there is not ours).
 rmdir /run/secrets/kubernetes.io/serviceaccount /run/secrets/kubernetes.io /run/secrets 2>/dev/null || true
+rmdir /etc/cni/net.d /etc/cni 2>/dev/null || true # mount points in the node (up.sh), if empty
 
 for cidr in "$CLUSTER_CIDR" "$SERVICE_CIDR" "$EXTERNAL_CIDR"; do
   ip route del "$cidr" 2>/dev/null || true

@@ -367,6 +367,9 @@ write_node_configs() {
   link_cni_plugins
   render config/containerd.toml "$STATE_DIR/containerd/config.toml"
   render config/cni.conflist "$STATE_DIR/cni/net.d/10-sctp-e2e.conflist"
+  # Where nodes keep it, in the node's mount namespace only: whatever reads a
+  # node's CNI configuration (the suite's preflight) finds it there.
+  in_node sh -c "mkdir -p /etc/cni/net.d && { mountpoint -q /etc/cni/net.d || mount --bind '$STATE_DIR/cni/net.d' /etc/cni/net.d; }"
   render config/kubelet.yaml "$STATE_DIR/kubelet/config.yaml"
   render config/kube-proxy.yaml "$STATE_DIR/kube-proxy.yaml"
   render config/Corefile "$STATE_DIR/Corefile"
