@@ -7,7 +7,7 @@
 # is incremental.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-command -v go >/dev/null || die "Go (1.24 or newer) is needed to build the cluster's components from the module proxy"
+command -v go >/dev/null || die "Go (1.26.8 or newer: the etcd and CNI plugin modules ask for it) is needed to build the cluster's components from the module proxy"
 export GOTOOLCHAIN=local GOFLAGS=-trimpath
 mkdir -p "$BIN_DIR" "$IMAGE_DIR"
 

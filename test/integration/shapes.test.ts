@@ -120,9 +120,9 @@ describe('the local cluster with kube-proxy in nftables mode and kube-network-po
     expect(attachments(reportDir, 'iptables rules on'), 'no iptables rule evidence').to.deep.equal([]);
     expect(attachments(reportDir, 'portmap iptables'), 'no iptables rule evidence').to.deep.equal([]);
     const md = readFileSync(join(reportDir, 'summary.md'), 'utf8');
-    // The preflight names what it found: kube-proxy's mode and the engine.
+    // The preflight names what it found: kube-proxy's mode, the CNI plugins and the engine.
     expect(md).to.match(
-      /^\| sctp-e2e-node1 \|( [^|]+ \|){4} nftables \| [^|]+ \| kube-network-policies \|$/m,
+      /^\| sctp-e2e-node1 \|( [^|]+ \|){4} nftables \| bridge host-local portmap \| kube-network-policies \|$/m,
     );
     expect(md).to.match(/\| Beyond the KEP \| the nftables proxier works \| passed \|/);
     expect(md).to.match(
