@@ -150,7 +150,11 @@ export function rulesCommand(mode: ProxyMode, query: NodeRuleQuery): string {
 }
 
 /** Answers `query` from the output of `rulesCommand(mode, query)`. */
-export function readRules(mode: ProxyMode, query: NodeRuleQuery, output: string): RuleAnswer {
+export function readRules(
+  mode: ProxyMode,
+  query: NodeRuleQuery,
+  output: string,
+): RuleAnswer | HostPortAnswer {
   switch (query.kind) {
     case 'hostPort':
       return readHostPort(output, query);

@@ -7,11 +7,11 @@
 import {
   DETECT_PROXY_MODE_COMMAND,
   parseProxyMode,
-  readHostPort,
   readRules,
   rulesCommand,
   unknownProxyModeReason,
   type DetectedProxyMode,
+  type HostPortAnswer,
   type NodeRuleQuery,
   type RuleAnswer,
 } from './index.ts';
@@ -73,7 +73,7 @@ export async function expectNodeRule(
   }
   const dataplane = mode as Exclude<DetectedProxyMode, 'unknown'>;
   const command = rulesCommand(dataplane, query);
-  let last: RuleAnswer | undefined;
+  let last: RuleAnswer | HostPortAnswer | undefined;
   let output = '';
   try {
     await poll(
@@ -112,8 +112,8 @@ export async function expectNodeRule(
     );
   }
   // A hostPort's evidence names the portmap backend whose rules carried it.
-  const source =
-    query.kind === 'hostPort' ? `portmap ${readHostPort(output, query).backends.join(' and ')}` : dataplane;
-  t.evidence(`${source} rules on ${node} for ${describe(query)}`, last!.lines.join('\n'));
-  return last!.lines;
+  const found = last!;
+  const source = 'backends' in found ? `portmap ${found.backends.join(' and ')}` : dataplane;
+  t.evidence(`${source} rules on ${node} for ${describe(query)}`, found.lines.join('\n'));
+  return found.lines;
 }

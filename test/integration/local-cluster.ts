@@ -88,6 +88,11 @@ export function componentCommand(name: string): string {
     .trim();
 }
 
+/** The program a running component is (its binary's name, e.g. kube-network-policies). */
+export function componentBinary(name: string): string {
+  return componentCommand(name).split(' ')[0].split('/').pop() ?? '';
+}
+
 /** SIGKILLs a component (by its pid file) and waits until it is gone. */
 export async function stopComponent(name: string): Promise<void> {
   const { pid, alive } = componentPid(name);

@@ -18,7 +18,7 @@ import { allureResultFiles, attachmentTexts } from '../../helpers/report/allure-
 import {
   cluster,
   clusterUp,
-  componentCommand,
+  componentBinary,
   expectGreen,
   inNode,
   NETPOL_QUEUE_CHAIN,
@@ -35,7 +35,7 @@ async function dataplane(): Promise<Record<string, string | boolean>> {
     proxyMode: (await inNode('curl -fsS --max-time 3 http://127.0.0.1:10249/proxyMode')).trim(),
     nftTable: (await inNode('nft list table ip kube-proxy >/dev/null 2>&1 && echo yes')).trim() === 'yes',
     iptablesServices: /^-A KUBE-SERVICES /m.test(rules),
-    engine: componentCommand('netpol').split(' ')[0].split('/').pop() ?? '',
+    engine: componentBinary('netpol'),
     kubeRouterRules: /^:KUBE-ROUTER-/m.test(rules),
     queueHook: new RegExp(`^-A POSTROUTING -j ${NETPOL_QUEUE_CHAIN}$`, 'm').test(rules),
   };
