@@ -169,7 +169,13 @@ export function itemCovers(item: KepItem, t: TestRef, run: Pick<RunRecord, 'clus
   );
 }
 
-export type CoverageStatus = Verdict | 'declared only' | 'not judged' | 'not selected' | 'not covered';
+/**
+ * 'passed in part': every test that ran passed, but some of the item's tests
+ * were skipped, so part of what it claims was not exercised (e.g. pod→pod
+ * across nodes on a one-node cluster): never a plain "passed".
+ */
+export type CoverageStatus =
+  Verdict | 'passed in part' | 'declared only' | 'not judged' | 'not selected' | 'not covered';
 
 export interface CoverageRow {
   item: KepItem;
@@ -294,9 +300,10 @@ export function coverage(
         `only declared (the API accepts it); ${note ?? 'its SCTP traffic was not tested in this run'}`,
       );
     }
+    const inPart = verdict === 'passed' && count('skipped').length > 0;
     return {
       item,
-      status: declaredOnly ? 'declared only' : verdict,
+      status: declaredOnly ? 'declared only' : inPart ? 'passed in part' : verdict,
       detail: parts.join('; ') + notRun,
       tests,
       unselected,

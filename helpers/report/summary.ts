@@ -16,6 +16,7 @@ export const HTML_FILE = 'report.html';
 
 const STATUS_TEXT: Record<CoverageStatus, string> = {
   passed: 'passed',
+  'passed in part': 'passed in part',
   failed: '**FAILED**',
   error: '**ERROR** (not judged)',
   skipped: 'skipped',
