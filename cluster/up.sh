@@ -330,6 +330,9 @@ switch_shape() {
     log "switching kube-proxy from $was_proxy to $PROXY_MODE mode"
     stop_component kube-proxy
   fi
+  if [[ -n $was_proxy && $was_proxy != "$PROXY_MODE" ]] && ip netns list | grep -qw "$NETNS"; then
+    switch_portmap_backend "$was_proxy"
+  fi
   if [[ $was_netpol != "$NETPOL" ]] && ip netns list | grep -qw "$NETNS"; then
     log "switching the NetworkPolicy engine from $was_netpol to $NETPOL"
     stop_component netpol
@@ -340,6 +343,50 @@ switch_shape() {
   fi
   mkdir -p "$STATE_DIR"
   printf 'PROXY_MODE=%s\nNETPOL=%s\n' "$PROXY_MODE" "$NETPOL" >"$STATE_DIR/shape"
+}
+
+# portmap removes a pod's hostPort rules at its CNI DEL with the backend the
+# conflist names at that moment, finding them by container ID. A pod still
+# being deleted when the backend switches is torn down by the other backend,
+# and its rules stay: the next pod on the same hostPort is then sent to the
+# dead pod's address first (seen: outside→hostPort failing after a switch
+# back, in both shapes). So pods being deleted finish under the backend that
+# wrote their rules, and the old backend's hostPort rules are then removed
+# whole, unless a running pod still declares a hostPort (its rules work
+# whatever the conflist says).
+switch_portmap_backend() { # the backend being left
+  local old=$1 deadline=$((SECONDS + 60)) left
+  if pid_of kubelet >/dev/null && pid_of kube-apiserver >/dev/null; then
+    until left=$(deletions_in_progress) && [[ -z $left ]]; do
+      ((SECONDS < deadline)) ||
+        die "still being deleted after 60 s:${left:- (the API did not answer)}; the hostPort rules of their pods belong to the $old backend: let them finish (or delete the pods with --force), then run 'sctp-e2e cluster up' again"
+      sleep 0.5
+    done
+  fi
+  if pid_of kube-apiserver >/dev/null && [[ -n $(pods_with_host_ports) ]]; then
+    log "pods with hostPorts keep their $old rules: $(pods_with_host_ports)"
+    return
+  fi
+  log "removing the hostPort rules of portmap's $old backend"
+  case $old in
+    nftables) in_node sh -c 'nft delete table ip cni_hostport 2>/dev/null; nft delete table ip6 cni_hostport 2>/dev/null; true' ;;
+    iptables) in_node sh -c '
+      for ipt in iptables ip6tables; do
+        $ipt -w -t nat -F CNI-HOSTPORT-DNAT 2>/dev/null
+        for c in $($ipt -w -t nat -S 2>/dev/null | sed -n "s/^-N \(CNI-DN-[0-9a-f]*\)$/\1/p"); do
+          $ipt -w -t nat -F "$c" && $ipt -w -t nat -X "$c"
+        done
+      done
+      true' ;;
+  esac
+}
+# Namespaces too: a namespace being deleted has pods not yet marked deleted.
+deletions_in_progress() {
+  kubectl get namespaces,pods -A -o jsonpath='{range .items[?(@.metadata.deletionTimestamp)]} {.kind} {.metadata.namespace}/{.metadata.name}{end}'
+}
+pods_with_host_ports() {
+  kubectl get pods -A --field-selector=status.phase!=Succeeded,status.phase!=Failed \
+    -o jsonpath='{range .items[?(@.spec.containers[*].ports[*].hostPort)]} {.metadata.namespace}/{.metadata.name}{end}'
 }
 
 # What kube-proxy writes once it has synced: the kubernetes Service's rule.

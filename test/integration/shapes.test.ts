@@ -38,6 +38,15 @@ async function dataplane(): Promise<Record<string, string | boolean>> {
     engine: componentBinary('netpol'),
     kubeRouterRules: /^:KUBE-ROUTER-/m.test(rules),
     queueHook: new RegExp(`^-A POSTROUTING -j ${NETPOL_QUEUE_CHAIN}$`, 'm').test(rules),
+    // No pod declares a hostPort between runs: a hostPort DNAT rule of either
+    // portmap backend is one a switch left behind (it catches the next pod's
+    // hostPort first).
+    hostPortRules: [
+      ...rules.split('\n').filter((l) => /^-A CNI-DN-.* -j DNAT /.test(l)),
+      ...(await inNode('nft list table ip cni_hostport 2>/dev/null || true'))
+        .split('\n')
+        .filter((l) => / dnat to /.test(l)),
+    ].join('\n'),
   };
 }
 
@@ -48,6 +57,7 @@ const DEFAULT = {
   engine: 'kube-router',
   kubeRouterRules: true,
   queueHook: false,
+  hostPortRules: '',
 };
 const SECOND = {
   proxyMode: 'nftables',
@@ -56,6 +66,7 @@ const SECOND = {
   engine: 'kube-network-policies',
   kubeRouterRules: false,
   queueHook: true,
+  hostPortRules: '',
 };
 
 /** Every allure attachment of a run whose name starts with `prefix`. */
