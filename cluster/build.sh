@@ -44,10 +44,10 @@ build_go coredns "$COREDNS_VERSION" coredns
 GONOSUMDB=github.com/cloudnativelabs/kube-router build_go kube-router "$KUBE_ROUTER_VERSION" kube-router \
   "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
 
-# The CNI portmap plugin, for both backends: Debian's 1.1.1 has no nftables
-# backend, and one portmap for both shapes means a pod's hostPort rules are
-# always removed by a plugin that knows the backend that wrote them (the CNI
-# DEL after a shape switch runs the new binary on the cached config).
+# The CNI portmap plugin, for both shapes: Debian's 1.1.1 has no nftables
+# backend. A pod's CNI DEL uses the backend the configuration names at that
+# moment, not the one that wrote its rules: up.sh's switch_portmap_backend
+# lets deletions finish before a switch and removes the old backend's rules.
 build_go portmap "$CNI_PLUGINS_VERSION" cni-plugins \
   "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" \
   github.com/containernetworking/plugins/plugins/meta/portmap
