@@ -12,6 +12,7 @@ import type { Config } from './config.ts';
 import { SuiteError, errorText } from './errors.ts';
 import { apiMessage, checkApi, identityOf, loadKubeConfig, makeKube, type Kube } from '../access/kube.ts';
 import { missingAccess } from '../access/rbac.ts';
+import { notReadyNodes, readinessText } from '../access/node-readiness.ts';
 import {
   NoNodeAccess,
   PodNodeAccess,
@@ -103,6 +104,12 @@ export async function openRun(config: Config): Promise<RunContext> {
   }
   if (nodes.length === 0)
     throw new SuiteError('the cluster has no schedulable node', 'add or uncordon a node');
+  const notReady = notReadyNodes(nodes);
+  if (notReady.length)
+    throw new SuiteError(
+      `${notReady.length} schedulable node(s) not Ready: ${notReady.map(readinessText).join('; ')}`,
+      'repair the node, or cordon it (kubectl cordon NODE) to run the suite on the others',
+    );
   const agent = makeAgent(config);
   const access = await openNodeAccess(config, kube, nodes, agent, cleanup);
   holder[SCOPE].access = access;

@@ -16,6 +16,7 @@ export const CACHE_BIN = join(
 export const KUBECONFIG = join(STATE_DIR, 'kubeconfig.yaml');
 export const NETNS = 'sctpe2e-node1';
 export const NODE_IP = '198.18.0.2';
+export const NODE_NAME = 'sctp-e2e-node1';
 
 export async function cluster(
   action: 'up' | 'down' | 'status',
