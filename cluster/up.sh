@@ -326,12 +326,12 @@ switch_shape() {
     was_proxy=$(sed -n 's/^mode: //p' "$STATE_DIR/kube-proxy.yaml")
   fi
   [[ -n $was_netpol ]] || was_netpol=kube-router
-  if [[ -n $was_proxy && $was_proxy != "$PROXY_MODE" ]] && pid_of kube-proxy >/dev/null; then
-    log "switching kube-proxy from $was_proxy to $PROXY_MODE mode"
-    stop_component kube-proxy
-  fi
-  if [[ -n $was_proxy && $was_proxy != "$PROXY_MODE" ]] && ip netns list | grep -qw "$NETNS"; then
-    switch_portmap_backend "$was_proxy"
+  if [[ -n $was_proxy && $was_proxy != "$PROXY_MODE" ]]; then
+    if pid_of kube-proxy >/dev/null; then
+      log "switching kube-proxy from $was_proxy to $PROXY_MODE mode"
+      stop_component kube-proxy
+    fi
+    if ip netns list | grep -qw "$NETNS"; then switch_portmap_backend "$was_proxy"; fi
   fi
   if [[ $was_netpol != "$NETPOL" ]] && ip netns list | grep -qw "$NETNS"; then
     log "switching the NetworkPolicy engine from $was_netpol to $NETPOL"
@@ -355,7 +355,7 @@ switch_shape() {
 # whole, unless a running pod still declares a hostPort (its rules work
 # whatever the conflist says).
 switch_portmap_backend() { # the backend being left
-  local old=$1 deadline=$((SECONDS + 60)) left
+  local old=$1 deadline=$((SECONDS + 60)) left keep
   if pid_of kubelet >/dev/null && pid_of kube-apiserver >/dev/null; then
     until left=$(deletions_in_progress) && [[ -z $left ]]; do
       ((SECONDS < deadline)) ||
@@ -363,8 +363,8 @@ switch_portmap_backend() { # the backend being left
       sleep 0.5
     done
   fi
-  if pid_of kube-apiserver >/dev/null && [[ -n $(pods_with_host_ports) ]]; then
-    log "pods with hostPorts keep their $old rules: $(pods_with_host_ports)"
+  if pid_of kube-apiserver >/dev/null && keep=$(pods_with_host_ports) && [[ -n $keep ]]; then
+    log "pods with hostPorts keep their $old rules:$keep"
     return
   fi
   log "removing the hostPort rules of portmap's $old backend"

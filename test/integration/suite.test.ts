@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { expect } from 'chai';
+import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
 import { poll } from '../../helpers/framework/poll.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import {
@@ -29,12 +30,16 @@ const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-suite-'));
  * is left after the deadline ('' when all are gone).
  */
 async function leftoverNamespaces(): Promise<string> {
-  const left = () => kubectl('get', 'namespaces', '-l', 'sctp-e2e.io/run', '-o', 'name');
   return poll('the run namespaces to be gone', { timeoutMs: 120_000, intervalMs: 1000 }, async () => {
-    const names = await left();
+    const names = await runNamespaces();
     if (names === '') return names;
     throw new Error(names);
-  }).catch(() => left());
+  }).catch(() => runNamespaces());
+}
+
+/** Every namespace a run labelled, one `namespace/NAME` per line ('' when none). */
+function runNamespaces(): Promise<string> {
+  return kubectl('get', 'namespaces', '-l', RUN_LABEL, '-o', 'name');
 }
 
 function expectOneLineError(run: CliRun, pattern: RegExp): void {
@@ -285,7 +290,7 @@ describe('sctp-e2e run against the local cluster', function () {
         run,
         /1 schedulable node\(s\) not Ready: sctp-e2e-node1 \(Ready=Unknown: NodeStatusUnknown, Kubelet stopped posting node status\.\).*kubectl cordon/,
       );
-      expect(await kubectl('get', 'namespaces', '-l', 'sctp-e2e.io/run', '-o', 'name')).to.equal('');
+      expect(await runNamespaces()).to.equal('');
     } finally {
       await clusterUp(); // starts the kubelet again and waits for the node to be Ready
     }
