@@ -68,6 +68,7 @@ ${SETTINGS.map((s) => `  --${flagName(s.name)}${s.kind === 'boolean' ? '' : ' VA
   --keep                     with job: leave its namespace, ClusterRole and ClusterRoleBinding (debugging)
   --proxy-mode MODE          with cluster up and local: kube-proxy's mode, iptables (default) or nftables
   --netpol ENGINE            with cluster up and local: kube-router (default) or kube-network-policies
+  --nodes N                  with cluster up and local: how many nodes, 1 (default) to 3; another count than the running cluster's needs cluster down first
 
 enable-sctp / disable-sctp (OpenShift, OKD: the load-sctp-module MachineConfig):
   --openshift                required: enable SCTP the OpenShift way (MachineConfig)
@@ -85,7 +86,7 @@ function parse(argv: string[]): {
   list: boolean;
   keep: boolean;
   from?: string;
-  /** `cluster up` flags naming the local cluster's shape (--proxy-mode, --netpol), as given. */
+  /** `cluster up` flags naming the local cluster's shape (--proxy-mode, --netpol, --nodes), as given. */
   shape: string[];
   sctp: RawSctpFlags;
 } {
@@ -98,6 +99,7 @@ function parse(argv: string[]): {
     from: { type: 'string' },
     'proxy-mode': { type: 'string' },
     netpol: { type: 'string' },
+    nodes: { type: 'string' },
   };
   // enable-sctp / disable-sctp only; not settings, so not in SETTINGS.
   Object.assign(options, {
@@ -139,7 +141,7 @@ function parse(argv: string[]): {
     list: Boolean(parsed.values.list),
     keep: Boolean(parsed.values.keep),
     from: parsed.values.from as string | undefined,
-    shape: (['proxy-mode', 'netpol'] as const).flatMap((f) =>
+    shape: (['proxy-mode', 'netpol', 'nodes'] as const).flatMap((f) =>
       parsed.values[f] === undefined ? [] : [`--${f}`, parsed.values[f] as string],
     ),
     sctp,
@@ -290,7 +292,7 @@ async function main(argv: string[]): Promise<number> {
     throw new SuiteError(`--from belongs to report, not ${verb}`, 'use `sctp-e2e report --from DIR`');
   if (shape.length > 0 && !(verb === 'local' || (verb === 'cluster' && rest[0] === 'up')))
     throw new SuiteError(
-      `--proxy-mode and --netpol belong to cluster up and local, not ${[verb, ...rest].join(' ')}`,
+      `--proxy-mode, --netpol and --nodes belong to cluster up and local, not ${[verb, ...rest].join(' ')}`,
       'use `sctp-e2e cluster up --proxy-mode nftables --netpol kube-network-policies`',
     );
   switch (verb) {

@@ -52,6 +52,12 @@ build_go portmap "$CNI_PLUGINS_VERSION" cni-plugins \
   "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" \
   github.com/containernetworking/plugins/plugins/meta/portmap
 
+# flanneld is upstream's main package at its module root: the wrapper names
+# it as a tool. The proxy refuses one tencentcloud module its main links (a
+# backend never used here): the wrapper's go.mod replaces it with a served one.
+build_go flannel "$FLANNEL_VERSION" flannel \
+  "-X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" github.com/flannel-io/flannel
+
 # The second NetworkPolicy engine only when a shape asks for it (`build.sh
 # kube-network-policies`): the default cluster does not pay for its build.
 if [[ ${1:-} == kube-network-policies ]]; then

@@ -12,6 +12,7 @@ COREDNS_VERSION=v1.12.4
 KUBE_ROUTER_VERSION=v2.1.0 # the only v2 release the module proxy here serves
 KNP_VERSION=v0.8.0        # kube-network-policies, the second NetworkPolicy engine
 CNI_PLUGINS_VERSION=v1.10.0 # portmap only (nftables backend); bridge, host-local, loopback are Debian's
+FLANNEL_VERSION=v0.28.10  # pods across nodes over VXLAN
 
 # Built binaries and images live outside the work tree, keyed by version, so
 # a fresh clone reuses them and nothing built is ever committed.
@@ -20,33 +21,44 @@ BIN_DIR=$CACHE_DIR/bin
 IMAGE_DIR=$CACHE_DIR/images
 
 # Run-time state: certificates, configs, data, logs, pid files, sockets.
+# Cluster-wide things (PKI, kubeconfigs, etcd, the SSH client key) sit at the
+# top; each node has a directory of its own below it (see use_node).
 STATE_DIR=${SCTP_E2E_STATE:-/var/lib/sctp-e2e/cluster}
-LOG_DIR=$STATE_DIR/logs
-PID_DIR=$STATE_DIR/pids
 PKI_DIR=$STATE_DIR/pki
-CNI_BIN_DIR=$STATE_DIR/cni/bin
+CNI_BIN_DIR=$STATE_DIR/cni/bin # the plugins every node runs (link_cni_plugins)
+SHAPE_FILE=$STATE_DIR/shape # what `up` was asked for; read by status and the next `up`
 
-# Network: the node lives in its own network namespace, joined to the host by
-# a veth pair. Every address is in 198.18.0.0/15 (RFC 2544 benchmarking), so
-# nothing collides with a real network, and the host routes only these ranges
-# into the node: no cluster packet ever leaves through the machine's uplink.
-NODE_NAME=sctp-e2e-node1
-NETNS=sctpe2e-node1
-MNTNS_FILE=/run/sctpe2e/node1.mnt
-HOST_VETH=sctpe2e-h1
-NODE_VETH=sctpe2e-n1
+# How many nodes: node1 is the control plane and a worker, node2 and node3
+# are workers. `up --nodes N` chooses.
+DEFAULT_NODES=1
+MAX_NODES=3
+
+# Network. Every address is in 198.18.0.0/15 (RFC 2544 benchmarking), so
+# nothing collides with a real network. The nodes and the host share one L2
+# segment, the fabric (198.18.0.0/24): a bridge in a network namespace of its
+# own, so the host's bridge netfilter (br_netfilter is per namespace and on
+# here) never sees frames between nodes; a Docker-style FORWARD DROP on the
+# host would otherwise cut the nodes apart. The host joins the fabric by one
+# veth and routes only the cluster's ranges into it: no cluster packet ever
+# leaves through the machine's uplink, and the nodes have no default route.
+FABRIC_NETNS=sctpe2e-fabric
+FABRIC_BRIDGE=br0
+HOST_VETH=sctpe2e-h0 # the host's end; its peer in the fabric is "host"
 HOST_IP=198.18.0.1
-NODE_IP=198.18.0.2
 LINK_PREFIX=24
-POD_CIDR=198.19.0.0/24
-CLUSTER_CIDR=198.19.0.0/17
+NODE_IFACE=eth0 # every node's interface on the fabric
+CLUSTER_CIDR=198.19.0.0/17 # the controller-manager gives each node a /24 of it
+NODE_CIDR_MASK=24
 SERVICE_CIDR=198.19.128.0/20
 KUBERNETES_SVC_IP=198.19.128.1
 DNS_SVC_IP=198.19.128.10
-EXTERNAL_CIDR=198.18.100.0/24 # externalIPs for tests, routed to the node
+EXTERNAL_CIDR=198.18.100.0/24 # externalIPs for tests, routed to node1
+VXLAN_PORT=8472 # flannel's, as upstream's default (Linux's own is 4789)
+VXLAN_VNI=1
 CLUSTER_DOMAIN=cluster.local
 API_PORT=6443
 SSH_PORT=22
+API_NODE_IP=198.18.0.2 # node1: the control plane
 
 PAUSE_IMAGE=localhost/sctp-e2e/pause:1.0
 AGENT_IMAGE=localhost/sctp-e2e/agent:0.3.0
@@ -57,18 +69,51 @@ SUITE_IMAGE=localhost/sctp-e2e/suite:0.1.0 # the suite itself, for `sctp-e2e job
 NETPOL_QUEUE=100
 NETPOL_QUEUE_CHAIN=SCTPE2E-NETPOL-QUEUE
 
-CGROUP_ROOT=/sctp-e2e
-CONTAINERD_SOCK=$STATE_DIR/containerd/containerd.sock
+CGROUP_BASE=/sctp-e2e # every node's cgroupRoot is below it
+
+# Selects node i: every per-node name below refers to it afterwards.
+use_node() {
+  NODE_INDEX=$1
+  NODE_NAME=sctp-e2e-node$1
+  NETNS=sctpe2e-node$1
+  MNTNS_FILE=/run/sctpe2e/node$1.mnt
+  FABRIC_PORT=n$1 # the node's veth end in the fabric
+  NODE_IP=198.18.0.$((1 + $1))
+  NODE_DIR=$STATE_DIR/node$1
+  LOG_DIR=$NODE_DIR/logs
+  PID_DIR=$NODE_DIR/pids
+  CONTAINERD_SOCK=$NODE_DIR/containerd/containerd.sock
+  # One per node: a kubelet removes the pod cgroups it does not know.
+  CGROUP_ROOT=$CGROUP_BASE/node$1
+}
+
+# The number of nodes the running cluster was started with (the default when
+# none runs).
+node_count() {
+  local n=
+  [[ -f $SHAPE_FILE ]] && n=$(sed -n 's/^NODES=//p' "$SHAPE_FILE")
+  echo "${n:-$DEFAULT_NODES}"
+}
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf 'sctp-e2e cluster: %s\n' "$*" >&2; exit 2; }
 
-# Run a command inside the node: its network namespace and its mount
-# namespace (kubelet's and containerd's mounts stay out of the host's).
+# Run a command inside the selected node: its network namespace and its
+# mount namespace (kubelet's and containerd's mounts stay out of the host's).
 in_node() { nsenter --mount="$MNTNS_FILE" --net="/run/netns/$NETNS" -- "$@"; }
 
+# Where a component of the selected node keeps its pid file and log: the
+# control plane and CoreDNS always on node1.
+component_dir() {
+  case $1 in
+    etcd | kube-apiserver | kube-controller-manager | kube-scheduler | coredns) echo "$STATE_DIR/node1" ;;
+    *) echo "$NODE_DIR" ;;
+  esac
+}
+
 pid_of() { # name -> pid if the recorded process is alive
-  local f=$PID_DIR/$1.pid pid
+  local f pid
+  f=$(component_dir "$1")/pids/$1.pid
   [[ -f $f ]] || return 1
   pid=$(<"$f")
   [[ -n $pid && -r /proc/$pid/stat ]] || return 1
@@ -77,5 +122,14 @@ pid_of() { # name -> pid if the recorded process is alive
   echo "$pid"
 }
 
-# The components in start order; `down` stops them in reverse.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy netpol coredns sshd)
+# The components in start order. The control plane and CoreDNS run on node1
+# only; every node runs the node components.
+CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+NODE_COMPONENTS=(containerd kubelet flannel kube-proxy netpol sshd)
+node_components() { # index -> the components that run on that node
+  if [[ $1 -eq 1 ]]; then
+    echo "${CONTROL_PLANE[*]} ${NODE_COMPONENTS[*]} coredns"
+  else
+    echo "${NODE_COMPONENTS[*]}"
+  fi
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# sctp-e2e cluster up [--proxy-mode iptables|nftables]
+# sctp-e2e cluster up [--nodes N] [--proxy-mode iptables|nftables]
 #                     [--netpol kube-router|kube-network-policies]:
-# starts (or completes) the local single-node cluster.
+# starts (or completes) the local cluster: N nodes (1-3) on one L2 fabric,
+# pods across them over flannel's VXLAN overlay.
 # Idempotent: every step checks whether its result already exists, so running
 # it twice is harmless and running it after a half-finished `up` finishes it.
 # The shape flags name what the cluster runs, not what it ran: `up` without
@@ -12,16 +13,18 @@ STARTED=$SECONDS
 
 PROXY_MODE=iptables
 NETPOL=kube-router
-usage="options: --proxy-mode iptables|nftables, --netpol kube-router|kube-network-policies"
+NODES=
+usage="options: --nodes 1-$MAX_NODES, --proxy-mode iptables|nftables, --netpol kube-router|kube-network-policies"
 while (($# > 0)); do
   case $1 in
-    --proxy-mode | --netpol)
+    --proxy-mode | --netpol | --nodes)
       (($# >= 2)) || die "$1 needs a value ($usage)"
-      [[ $1 == --proxy-mode ]] && PROXY_MODE=$2 || NETPOL=$2
+      case $1 in --proxy-mode) PROXY_MODE=$2 ;; --netpol) NETPOL=$2 ;; --nodes) NODES=$2 ;; esac
       shift 2
       ;;
     --proxy-mode=*) PROXY_MODE=${1#*=}; shift ;;
     --netpol=*) NETPOL=${1#*=}; shift ;;
+    --nodes=*) NODES=${1#*=}; shift ;;
     *) die "unknown option '$1' for cluster up ($usage)" ;;
   esac
 done
@@ -33,6 +36,8 @@ case $NETPOL in
   kube-router | kube-network-policies) ;;
   *) die "--netpol must be kube-router or kube-network-policies, not '$NETPOL'" ;;
 esac
+[[ -z $NODES ]] || { [[ $NODES =~ ^[0-9]+$ ]] && ((NODES >= 1 && NODES <= MAX_NODES)); } \
+  || die "--nodes must be between 1 and $MAX_NODES, not '$NODES'"
 
 preflight() {
   [[ $(uname -s) == Linux ]] || die "the local cluster needs Linux (this is $(uname -s))"
@@ -42,35 +47,76 @@ preflight() {
   [[ -e /dev/kmsg ]] || die "missing kernel feature: /dev/kmsg (kubelet's OOM watcher needs it)"
 }
 
-setup_network() {
+# The node count: --nodes when given, else the running cluster's, else the
+# default. A running cluster is not reshaped underneath its pods: another
+# count needs a `down` first.
+choose_node_count() {
+  if [[ -d $STATE_DIR/pids ]]; then
+    log "the running cluster was started by an older sctp-e2e (one node, no fabric): taking it down first"
+    "$CLUSTER_DIR/down.sh"
+  fi
+  local running=
+  [[ -d $STATE_DIR/node1 ]] && running=$(node_count)
+  NODES=${NODES:-${running:-$DEFAULT_NODES}}
+  if [[ -n $running && $running != "$NODES" ]]; then
+    die "the cluster is up with $running node(s); run 'sctp-e2e cluster down' before 'cluster up --nodes $NODES'"
+  fi
+}
+
+setup_fabric() {
+  local f="ip netns exec $FABRIC_NETNS"
+  ip netns list | grep -qw "$FABRIC_NETNS" || ip netns add "$FABRIC_NETNS"
+  # Frames between nodes are switched, never filtered: this namespace's own
+  # bridge netfilter setting, not the host's.
+  $f sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+  $f ip link show "$FABRIC_BRIDGE" >/dev/null 2>&1 || $f ip link add "$FABRIC_BRIDGE" type bridge
+  $f ip link set lo up
+  $f ip link set "$FABRIC_BRIDGE" up
+  if ! $f ip link show host >/dev/null 2>&1; then
+    log "creating the fabric: $HOST_IP/$LINK_PREFIX on the host's $HOST_VETH, bridge $FABRIC_BRIDGE in $FABRIC_NETNS"
+    ip link del "$HOST_VETH" 2>/dev/null || true # its fabric end is gone
+    ip link add "$HOST_VETH" type veth peer name host netns "$FABRIC_NETNS"
+  fi
+  ip addr replace "$HOST_IP/$LINK_PREFIX" dev "$HOST_VETH"
+  ip link set "$HOST_VETH" up
+  $f ip link set host master "$FABRIC_BRIDGE" up
+  # The host is "outside the cluster": it reaches Services and external IPs
+  # through node1, and each node's pods through that node (host_pod_route).
+  for cidr in "$SERVICE_CIDR" "$EXTERNAL_CIDR"; do
+    ip route replace "$cidr" via "$API_NODE_IP" dev "$HOST_VETH"
+  done
+}
+
+setup_node_network() {
   if ! ip netns list | grep -qw "$NETNS"; then
-    log "creating network namespace $NETNS ($NODE_IP) joined to the host ($HOST_IP) by $HOST_VETH"
+    log "creating network namespace $NETNS ($NODE_IP on the fabric)"
     ip netns add "$NETNS"
   fi
-  if ! ip link show "$HOST_VETH" >/dev/null 2>&1; then
-    ip link add "$HOST_VETH" type veth peer name "$NODE_VETH" netns "$NETNS"
-    ip addr add "$HOST_IP/$LINK_PREFIX" dev "$HOST_VETH"
-    ip link set "$HOST_VETH" up
-  fi
   local n="ip netns exec $NETNS"
+  if ! ip -n "$FABRIC_NETNS" link show "$FABRIC_PORT" >/dev/null 2>&1; then
+    $n ip link del "$NODE_IFACE" 2>/dev/null || true # its fabric end is gone
+    ip link add "$FABRIC_PORT" netns "$FABRIC_NETNS" type veth peer name "$NODE_IFACE" netns "$NETNS"
+  fi
+  ip -n "$FABRIC_NETNS" link set "$FABRIC_PORT" master "$FABRIC_BRIDGE" up
   $n ip link set lo up
-  $n ip addr replace "$NODE_IP/$LINK_PREFIX" dev "$NODE_VETH"
-  $n ip link set "$NODE_VETH" up
-  # The host is "outside the cluster": it reaches pods, Services and external
-  # IPs through the node, and only those ranges are routed there. The node has
-  # no default route: nothing it sends can leave through the host's uplink.
-  for cidr in "$CLUSTER_CIDR" "$SERVICE_CIDR" "$EXTERNAL_CIDR"; do
-    ip route replace "$cidr" via "$NODE_IP" dev "$HOST_VETH"
-  done
+  $n ip addr replace "$NODE_IP/$LINK_PREFIX" dev "$NODE_IFACE"
+  $n ip link set "$NODE_IFACE" up
   # The node's own traffic to a ClusterIP needs a route before kube-proxy's
   # OUTPUT DNAT rewrites it; the host does not forward (ip_forward=0 there is
   # untouched), so an unmatched packet dies on the host instead of leaking.
-  $n ip route replace "$SERVICE_CIDR" via "$HOST_IP" dev "$NODE_VETH"
+  $n ip route replace "$SERVICE_CIDR" via "$HOST_IP" dev "$NODE_IFACE"
   $n sysctl -qw net.ipv4.ip_forward=1
   [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] || $n ip link add sctpe2e-probe type bridge 2>/dev/null || true
   $n ip link del sctpe2e-probe 2>/dev/null || true
   $n sysctl -qw net.bridge.bridge-nf-call-iptables=1 \
     || die "missing kernel feature: br_netfilter (net.bridge.bridge-nf-call-iptables), needed for NetworkPolicy and Services between pods on one bridge"
+}
+
+# Each node's pod range, once the controller-manager has allocated it, is
+# routed from the host to that node, not through node1: a reply would come
+# back from another node and miss node1's conntrack entry.
+host_pod_route() {
+  ip route replace "$(pod_cidr)" via "$NODE_IP" dev "$HOST_VETH"
 }
 
 setup_mount_namespace() {
@@ -86,6 +132,18 @@ setup_mount_namespace() {
     touch "$MNTNS_FILE"
     unshare --mount="$MNTNS_FILE" --propagation private true
     nsenter --mount="$MNTNS_FILE" -- mount --make-rshared /
+    # Paths of the node's own, where a node keeps them: pod logs (a kubelet
+    # removes the log directories of pods it does not know: the other
+    # nodes'), the runc state of containerd's shims, CNI's result cache, and
+    # the CNI configuration, where whatever reads a node's CNI configuration
+    # (the suite's preflight) looks.
+    local path src
+    for path in /var/log/pods /var/log/containers /run/containerd /var/lib/cni /etc/cni/net.d; do
+      src=$NODE_DIR/mounts$path
+      [[ $path == /etc/cni/net.d ]] && src=$NODE_DIR/cni/net.d
+      mkdir -p "$path" "$src"
+      nsenter --mount="$MNTNS_FILE" -- mount --bind "$src" "$path"
+    done
   fi
 }
 
@@ -97,11 +155,14 @@ setup_cgroups() {
     [[ -f $c/tasks ]] || continue
     mkdir -p "$c${CGROUP_ROOT#/}"
   done
-  local cs=/sys/fs/cgroup/cpuset/${CGROUP_ROOT#/}
-  if [[ -f $cs/cpuset.cpus && -z $(<"$cs/cpuset.cpus") ]]; then
-    cat /sys/fs/cgroup/cpuset/cpuset.cpus >"$cs/cpuset.cpus"
-    cat /sys/fs/cgroup/cpuset/cpuset.mems >"$cs/cpuset.mems"
-  fi
+  # A cpuset cgroup runs nothing until its cpus and mems are set, level by level.
+  local cs=/sys/fs/cgroup/cpuset dir
+  for dir in "$CGROUP_BASE" "$CGROUP_ROOT"; do
+    if [[ -f $cs$dir/cpuset.cpus && -z $(<"$cs$dir/cpuset.cpus") ]]; then
+      cat "$cs/cpuset.cpus" >"$cs$dir/cpuset.cpus"
+      cat "$cs/cpuset.mems" >"$cs$dir/cpuset.mems"
+    fi
+  done
 }
 
 # --- certificates and kubeconfigs -------------------------------------------
@@ -128,7 +189,7 @@ kind: Config
 clusters:
 - name: sctp-e2e
   cluster:
-    server: https://$NODE_IP:$API_PORT
+    server: https://$API_NODE_IP:$API_PORT
     certificate-authority: $PKI_DIR/ca.crt
 users:
 - name: $1
@@ -155,35 +216,41 @@ setup_pki() {
     openssl rsa -in "$PKI_DIR/sa.key" -pubout -out "$PKI_DIR/sa.pub" 2>/dev/null
   }
   cert apiserver "/CN=kube-apiserver" \
-    "IP:$NODE_IP,IP:$KUBERNETES_SVC_IP,IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.$CLUSTER_DOMAIN"
+    "IP:$API_NODE_IP,IP:$KUBERNETES_SVC_IP,IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.$CLUSTER_DOMAIN"
   cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
   cert admin "/O=system:masters/CN=sctp-e2e-admin"
   cert controller-manager "/CN=system:kube-controller-manager"
   cert scheduler "/CN=system:kube-scheduler"
-  cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
   cert kube-proxy "/CN=system:kube-proxy"
   cert kube-router "/CN=system:kube-router"
+  cert flannel "/CN=system:flannel"
   cert coredns "/CN=system:coredns"
   kubeconfig admin admin
   kubeconfig controller-manager controller-manager
   kubeconfig scheduler scheduler
-  kubeconfig kubelet kubelet
   kubeconfig kube-proxy kube-proxy
   kubeconfig kube-router kube-router
+  kubeconfig flannel flannel
   kubeconfig coredns coredns
 }
 
-setup_ssh() {
-  local d=$STATE_DIR/ssh
-  mkdir -p "$d" /run/sshd
-  chmod 700 "$d"
-  [[ -f $d/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C "$NODE_NAME host key" -f "$d/host_ed25519"
+node_pki() {
+  # The Node authorizer knows a kubelet by its certificate's name.
+  cert "kubelet-$NODE_NAME" "/O=system:nodes/CN=system:node:$NODE_NAME" "IP:$NODE_IP,DNS:$NODE_NAME"
+  kubeconfig "kubelet-$NODE_NAME" "kubelet-$NODE_NAME"
+}
+
+setup_ssh() { # the client key is the cluster's; each node has its own host key
+  local d=$STATE_DIR/ssh nd=$NODE_DIR/ssh
+  mkdir -p "$d" "$nd" /run/sshd
+  chmod 700 "$d" "$nd"
   [[ -f $d/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C "sctp-e2e client" -f "$d/id_ed25519"
   cp "$d/id_ed25519.pub" "$d/authorized_keys"
-  cat >"$d/sshd_config" <<EOF
+  [[ -f $nd/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C "$NODE_NAME host key" -f "$nd/host_ed25519"
+  cat >"$nd/sshd_config" <<EOF
 Port $SSH_PORT
 ListenAddress $NODE_IP
-HostKey $d/host_ed25519
+HostKey $nd/host_ed25519
 AuthorizedKeysFile $d/authorized_keys
 PermitRootLogin prohibit-password
 PasswordAuthentication no
@@ -200,14 +267,13 @@ start() { # name command...: start a component in the node unless it runs
   local name=$1
   shift
   if pid_of "$name" >/dev/null; then return; fi
-  check_log_dir
-  log "starting $name"
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  log "starting $name on $NODE_NAME"
   # nsenter and setsid exec (no fork), so $! is the component itself.
   nsenter --mount="$MNTNS_FILE" --net="/run/netns/$NETNS" -- setsid "$@" \
     >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$PID_DIR/$name.pid"
 }
-check_log_dir() { mkdir -p "$LOG_DIR" "$PID_DIR"; }
 
 wait_for() { # name seconds description command...: poll until the command succeeds
   local name=$1 timeout=$2 what=$3
@@ -223,20 +289,22 @@ wait_for() { # name seconds description command...: poll until the command succe
 }
 
 fail_component() {
-  log "$1 $2; last lines of its log ($LOG_DIR/$1.log):"
-  tail -n 15 "$LOG_DIR/$1.log" >&2 || true
-  die "$1 failed to start; fix the cause above, then run 'sctp-e2e cluster up' again (it resumes)"
+  local log
+  log=$(component_dir "$1")/logs/$1.log
+  log "$1 on $NODE_NAME $2; last lines of its log ($log):"
+  tail -n 15 "$log" >&2 || true
+  die "$1 failed to start on $NODE_NAME; fix the cause above, then run 'sctp-e2e cluster up' again (it resumes)"
 }
 
 port_free() { # port name: our component must own the port or nobody may
   local port=$1 name=$2
   pid_of "$name" >/dev/null && return
   if in_node ss -Hltnu "sport = :$port" | grep -q .; then
-    die "port $port in the node is in use by another process; $name needs it (see: ip netns exec $NETNS ss -ltnp)"
+    die "port $port in $NODE_NAME is in use by another process; $name needs it (see: ip netns exec $NETNS ss -ltnp)"
   fi
 }
 
-api() { curl -fsS --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/admin.crt" --key "$PKI_DIR/admin.key" "https://$NODE_IP:$API_PORT$1"; }
+api() { curl -fsS --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/admin.crt" --key "$PKI_DIR/admin.key" "https://$API_NODE_IP:$API_PORT$1"; }
 kubectl() { "$BIN_DIR/kubectl" --kubeconfig "$STATE_DIR/kubeconfig/admin.kubeconfig" "$@"; }
 
 start_control_plane() {
@@ -291,14 +359,17 @@ install_if_changed() { # tmp-file dest
   if cmp -s "$1" "$2"; then rm -f "$1"; else mv "$1" "$2"; fi
 }
 
-render() { # template dest: fills in @NAME@ placeholders from lib.sh
-  local out=$2.new
-  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@PKI_DIR@#$PKI_DIR#g" -e "s#@PAUSE_IMAGE@#$PAUSE_IMAGE#g" \
-    -e "s#@POD_CIDR@#$POD_CIDR#g" -e "s#@CLUSTER_CIDR@#$CLUSTER_CIDR#g" -e "s#@DNS_SVC_IP@#$DNS_SVC_IP#g" \
+render() { # template dest [sed args]: fills in @NAME@ placeholders from lib.sh (selected node)
+  local template=$1 dest=$2
+  shift 2
+  sed -e "s#@STATE_DIR@#$STATE_DIR#g" -e "s#@NODE_DIR@#$NODE_DIR#g" -e "s#@PKI_DIR@#$PKI_DIR#g" \
+    -e "s#@PAUSE_IMAGE@#$PAUSE_IMAGE#g" -e "s#@CLUSTER_CIDR@#$CLUSTER_CIDR#g" -e "s#@DNS_SVC_IP@#$DNS_SVC_IP#g" \
     -e "s#@CLUSTER_DOMAIN@#$CLUSTER_DOMAIN#g" -e "s#@CGROUP_ROOT@#$CGROUP_ROOT#g" -e "s#@NODE_IP@#$NODE_IP#g" \
     -e "s#@NODE_NAME@#$NODE_NAME#g" -e "s#@CONTAINERD_SOCK@#$CONTAINERD_SOCK#g" \
-    -e "s#@PROXY_MODE@#$PROXY_MODE#g" -e "s#@PORTMAP_BACKEND@#$PORTMAP_BACKEND#g" "$CLUSTER_DIR/$1" >"$out"
-  install_if_changed "$out" "$2"
+    -e "s#@VXLAN_PORT@#$VXLAN_PORT#g" -e "s#@VXLAN_VNI@#$VXLAN_VNI#g" \
+    -e "s#@PROXY_MODE@#$PROXY_MODE#g" -e "s#@PORTMAP_BACKEND@#$PORTMAP_BACKEND#g" "$@" \
+    "$CLUSTER_DIR/$template" >"$dest.new"
+  install_if_changed "$dest.new" "$dest"
 }
 
 stop_component() { # name: TERM, then KILL after 10 s
@@ -316,33 +387,26 @@ stop_component() { # name: TERM, then KILL after 10 s
 # rule of the old engine keeps deciding.
 switch_shape() {
   local was_proxy= was_netpol=
-  if [[ -f $STATE_DIR/shape ]]; then
-    was_proxy=$(sed -n 's/^PROXY_MODE=//p' "$STATE_DIR/shape")
-    was_netpol=$(sed -n 's/^NETPOL=//p' "$STATE_DIR/shape")
+  if [[ -f $SHAPE_FILE ]]; then
+    was_proxy=$(sed -n 's/^PROXY_MODE=//p' "$SHAPE_FILE")
+    was_netpol=$(sed -n 's/^NETPOL=//p' "$SHAPE_FILE")
   fi
-  # A cluster from before shapes were recorded: its kube-proxy config says
-  # the mode, and kube-router was the only engine.
-  if [[ -z $was_proxy && -f $STATE_DIR/kube-proxy.yaml ]]; then
-    was_proxy=$(sed -n 's/^mode: //p' "$STATE_DIR/kube-proxy.yaml")
-  fi
-  [[ -n $was_netpol ]] || was_netpol=kube-router
   if [[ -n $was_proxy && $was_proxy != "$PROXY_MODE" ]]; then
-    if pid_of kube-proxy >/dev/null; then
-      log "switching kube-proxy from $was_proxy to $PROXY_MODE mode"
-      stop_component kube-proxy
-    fi
-    if ip netns list | grep -qw "$NETNS"; then switch_portmap_backend "$was_proxy"; fi
+    log "switching kube-proxy from $was_proxy to $PROXY_MODE mode"
+    on_existing_nodes stop_component kube-proxy
+    wait_for_deletions "$was_proxy"
+    on_existing_nodes remove_portmap_rules "$was_proxy"
   fi
-  if [[ $was_netpol != "$NETPOL" ]] && ip netns list | grep -qw "$NETNS"; then
+  if [[ -n $was_netpol && $was_netpol != "$NETPOL" ]]; then
     log "switching the NetworkPolicy engine from $was_netpol to $NETPOL"
-    stop_component netpol
+    on_existing_nodes stop_component netpol
     case $was_netpol in
-      kube-router) remove_kube_router_rules ;;
-      kube-network-policies) remove_queue_hook ;;
+      kube-router) on_existing_nodes remove_kube_router_rules ;;
+      kube-network-policies) on_existing_nodes remove_queue_hook ;;
     esac
   fi
   mkdir -p "$STATE_DIR"
-  printf 'PROXY_MODE=%s\nNETPOL=%s\n' "$PROXY_MODE" "$NETPOL" >"$STATE_DIR/shape"
+  printf 'NODES=%s\nPROXY_MODE=%s\nNETPOL=%s\n' "$NODES" "$PROXY_MODE" "$NETPOL" >"$SHAPE_FILE"
 }
 
 # portmap removes a pod's hostPort rules at its CNI DEL with the backend the
@@ -354,20 +418,23 @@ switch_shape() {
 # wrote their rules, and the old backend's hostPort rules are then removed
 # whole, unless a running pod still declares a hostPort (its rules work
 # whatever the conflist says).
-switch_portmap_backend() { # the backend being left
-  local old=$1 deadline=$((SECONDS + 60)) left keep
-  if pid_of kubelet >/dev/null && pid_of kube-apiserver >/dev/null; then
-    until left=$(deletions_in_progress) && [[ -z $left ]]; do
-      ((SECONDS < deadline)) ||
-        die "still being deleted after 60 s:${left:- (the API did not answer)}; the hostPort rules of their pods belong to the $old backend: let them finish (or delete the pods with --force), then run 'sctp-e2e cluster up' again"
-      sleep 0.5
-    done
-  fi
-  if pid_of kube-apiserver >/dev/null && keep=$(pods_with_host_ports) && [[ -n $keep ]]; then
-    log "pods with hostPorts keep their $old rules:$keep"
+wait_for_deletions() { # the backend being left
+  local old=$1 deadline=$((SECONDS + 60)) left
+  use_node 1
+  pid_of kube-apiserver >/dev/null || return 0
+  until left=$(deletions_in_progress) && [[ -z $left ]]; do
+    ((SECONDS < deadline)) ||
+      die "still being deleted after 60 s:${left:- (the API did not answer)}; the hostPort rules of their pods belong to the $old backend: let them finish (or delete the pods with --force), then run 'sctp-e2e cluster up' again"
+    sleep 0.5
+  done
+}
+remove_portmap_rules() { # the backend being left; on the selected node
+  local old=$1 keep
+  if keep=$(pods_with_host_ports) && [[ -n $keep ]]; then
+    log "pods with hostPorts on $NODE_NAME keep their $old rules:$keep"
     return
   fi
-  log "removing the hostPort rules of portmap's $old backend"
+  log "removing the hostPort rules of portmap's $old backend on $NODE_NAME"
   case $old in
     nftables) in_node sh -c 'nft delete table ip cni_hostport 2>/dev/null; nft delete table ip6 cni_hostport 2>/dev/null; true' ;;
     iptables) in_node sh -c '
@@ -384,8 +451,9 @@ switch_portmap_backend() { # the backend being left
 deletions_in_progress() {
   kubectl get namespaces,pods -A -o jsonpath='{range .items[?(@.metadata.deletionTimestamp)]} {.kind} {.metadata.namespace}/{.metadata.name}{end}'
 }
-pods_with_host_ports() {
-  kubectl get pods -A --field-selector=status.phase!=Succeeded,status.phase!=Failed \
+pods_with_host_ports() { # on the selected node; nothing when the API is down
+  (use_node 1 && pid_of kube-apiserver >/dev/null) || return 0
+  kubectl get pods -A --field-selector="spec.nodeName=$NODE_NAME,status.phase!=Succeeded,status.phase!=Failed" \
     -o jsonpath='{range .items[?(@.spec.containers[*].ports[*].hostPort)]} {.metadata.namespace}/{.metadata.name}{end}'
 }
 
@@ -410,20 +478,26 @@ link_cni_plugins() {
 }
 
 write_node_configs() {
-  mkdir -p "$STATE_DIR/containerd" "$STATE_DIR/cni/net.d" "$STATE_DIR/kubelet"
-  link_cni_plugins
-  render config/containerd.toml "$STATE_DIR/containerd/config.toml"
-  render config/cni.conflist "$STATE_DIR/cni/net.d/10-sctp-e2e.conflist"
-  # Where nodes keep it, in the node's mount namespace only: whatever reads a
-  # node's CNI configuration (the suite's preflight) finds it there.
-  in_node sh -c "mkdir -p /etc/cni/net.d && { mountpoint -q /etc/cni/net.d || mount --bind '$STATE_DIR/cni/net.d' /etc/cni/net.d; }"
-  render config/kubelet.yaml "$STATE_DIR/kubelet/config.yaml"
-  render config/kube-proxy.yaml "$STATE_DIR/kube-proxy.yaml"
-  render config/Corefile "$STATE_DIR/Corefile"
+  mkdir -p "$NODE_DIR/containerd" "$NODE_DIR/cni/net.d" "$NODE_DIR/kubelet" "$NODE_DIR/flannel"
+  render config/containerd.toml "$NODE_DIR/containerd/config.toml"
+  render config/kubelet.yaml "$NODE_DIR/kubelet/config.yaml"
+  render config/kube-proxy.yaml "$NODE_DIR/kube-proxy.yaml"
+  [[ $NODE_INDEX -ne 1 ]] || render config/Corefile "$NODE_DIR/Corefile"
   # Pods with dnsPolicy Default get this; a loopback nameserver would point
   # them at themselves.
-  echo "nameserver $DNS_SVC_IP" >"$STATE_DIR/resolv.conf.new"
-  install_if_changed "$STATE_DIR/resolv.conf.new" "$STATE_DIR/resolv.conf"
+  echo "nameserver $DNS_SVC_IP" >"$NODE_DIR/resolv.conf.new"
+  install_if_changed "$NODE_DIR/resolv.conf.new" "$NODE_DIR/resolv.conf"
+}
+
+# The node's CNI config: bridge + host-local + portmap on the node's own pod
+# range, with flannel's MTU (the fabric's less the VXLAN header). Written
+# once flannel has its lease; until then kubelet reports the node NotReady.
+write_cni_config() {
+  local cidr mtu
+  cidr=$(pod_cidr)
+  mtu=$(sed -n 's/^FLANNEL_MTU=//p' "$NODE_DIR/flannel/subnet.env")
+  render config/cni.conflist "$NODE_DIR/cni/net.d/10-sctp-e2e.conflist" \
+    -e "s#@POD_CIDR@#$cidr#g" -e "s#@MTU@#$mtu#g"
 }
 
 # --- the NetworkPolicy engine ---------------------------------------------------
@@ -444,7 +518,7 @@ start_netpol() {
       # from the environment, the token where a pod has it (mounted in the
       # node's mount namespace by netpol_service_account). NRI needs
       # containerd >= 1.7; the DNS race workaround is for kernels < 6.12.
-      start netpol env KUBERNETES_SERVICE_HOST="$NODE_IP" KUBERNETES_SERVICE_PORT="$API_PORT" \
+      start netpol env KUBERNETES_SERVICE_HOST="$API_NODE_IP" KUBERNETES_SERVICE_PORT="$API_PORT" \
         "$BIN_DIR/kube-network-policies" --hostname-override="$NODE_NAME" \
         --nfqueue-id="$NETPOL_QUEUE" --netfilter-bug-1766-fix=false --disable-nri \
         --metrics-bind-address=127.0.0.1:9080 --v=1
@@ -512,46 +586,99 @@ remove_queue_hook() {
 
 ctr_() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 
-start_node() {
-  start containerd containerd --config "$STATE_DIR/containerd/config.toml"
+on_nodes() { # command...: run it for every node in turn, each one selected
+  local i
+  for ((i = 1; i <= NODES; i++)); do
+    use_node "$i"
+    "$@"
+  done
+}
+
+# The same for the nodes that exist so far (a half-finished `up` may have
+# made fewer than it was asked for).
+on_existing_nodes() {
+  local i
+  for ((i = 1; i <= NODES; i++)); do
+    use_node "$i"
+    findmnt -n "$MNTNS_FILE" >/dev/null && ip netns list | grep -qw "$NETNS" || continue
+    "$@"
+  done
+}
+
+pod_cidr() { kubectl get node "$NODE_NAME" -o jsonpath='{.spec.podCIDR}' | grep .; }
+
+start_containerd() {
+  start containerd containerd --config "$NODE_DIR/containerd/config.toml"
+}
+
+import_images() {
   wait_for containerd 30 "its socket" ctr_ version
   # Import every time: it takes a second; a rebuilt one keeps its tag.
   local image
   for image in pause agent suite; do
     ctr_ images import --no-unpack "$IMAGE_DIR/$image.tar" >/dev/null
   done
-
-  # The Node object outlives the kubelet (etcd keeps it across down/up), so
-  # its Ready=True may be the previous kubelet's; a fresh kubelet first posts
-  # NotReady. Only a heartbeat from after this start counts.
-  pid_of kubelet >/dev/null || KUBELET_STARTED=$(date +%s)
-  start kubelet "$BIN_DIR/kubelet" --config="$STATE_DIR/kubelet/config.yaml" \
-    --kubeconfig="$STATE_DIR/kubeconfig/kubelet.kubeconfig" \
-    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --root-dir="$STATE_DIR/kubelet/root" \
-    --v=1
-  wait_for kubelet 90 "node $NODE_NAME Ready" node_ready
-
-  start kube-proxy "$BIN_DIR/kube-proxy" --config="$STATE_DIR/kube-proxy.yaml" --v=1
-  wait_for kube-proxy 30 "$PROXY_MODE rules for the kubernetes Service" kube_proxy_synced
-
-  start_netpol
-
-  port_free 53 coredns
-  start coredns "$BIN_DIR/coredns" -conf "$STATE_DIR/Corefile"
-  wait_for coredns 30 "ready" in_node curl -fsS http://127.0.0.1:8181/ready
-
-  port_free "$SSH_PORT" sshd
-  start sshd /usr/sbin/sshd -D -e -f "$STATE_DIR/ssh/sshd_config"
-  wait_for sshd 15 "its port" in_node sh -c "ss -Hltn 'sport = :$SSH_PORT' | grep -q ."
 }
 
-KUBELET_STARTED=0
+# The Node object outlives the kubelet (etcd keeps it across down/up), so
+# its Ready=True may be the previous kubelet's; a fresh kubelet first posts
+# NotReady. Only a heartbeat from after this start counts.
+declare -A KUBELET_STARTED
+start_kubelet() {
+  pid_of kubelet >/dev/null || KUBELET_STARTED[$NODE_NAME]=$(date +%s)
+  start kubelet "$BIN_DIR/kubelet" --config="$NODE_DIR/kubelet/config.yaml" \
+    --kubeconfig="$STATE_DIR/kubeconfig/kubelet-$NODE_NAME.kubeconfig" \
+    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --root-dir="$NODE_DIR/kubelet/root" \
+    --v=1
+}
+
 node_ready() { # Ready=True, posted by the kubelet running now
   local ready
   ready=$(kubectl get node "$NODE_NAME" \
     -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}') || return 1
   [[ ${ready%% *} == True ]] || return 1
-  (($(date -d "${ready#* }" +%s) >= KUBELET_STARTED))
+  (($(date -d "${ready#* }" +%s) >= ${KUBELET_STARTED[$NODE_NAME]:-0}))
+}
+
+# flannel takes its lease from the Node's podCIDR (--kube-subnet-mgr), so
+# it starts once the kubelet has registered the node and the
+# controller-manager has given it a range.
+start_flannel() {
+  wait_for kubelet 60 "a pod range for $NODE_NAME" pod_cidr
+  start flannel env NODE_NAME="$NODE_NAME" "$BIN_DIR/flannel" --kube-subnet-mgr \
+    --kubeconfig-file="$STATE_DIR/kubeconfig/flannel.kubeconfig" \
+    --net-config-path="$STATE_DIR/flannel-net-conf.json" \
+    --subnet-file="$NODE_DIR/flannel/subnet.env" \
+    --iface="$NODE_IFACE" --healthz-ip=127.0.0.1 --healthz-port=20245
+}
+
+flannel_ready() {
+  wait_for flannel 30 "its lease ($NODE_DIR/flannel/subnet.env)" test -s "$NODE_DIR/flannel/subnet.env"
+  write_cni_config
+  host_pod_route
+  wait_for kubelet 90 "node $NODE_NAME Ready" node_ready
+}
+
+start_kube_proxy() {
+  start kube-proxy "$BIN_DIR/kube-proxy" --config="$NODE_DIR/kube-proxy.yaml" --v=1
+}
+kube_proxy_ready() {
+  wait_for kube-proxy 30 "$PROXY_MODE rules for the kubernetes Service" kube_proxy_synced
+}
+
+start_sshd() {
+  setup_ssh
+  port_free "$SSH_PORT" sshd
+  start sshd /usr/sbin/sshd -D -e -f "$NODE_DIR/ssh/sshd_config"
+}
+sshd_ready() {
+  wait_for sshd 15 "its port" in_node sh -c "ss -Hltn 'sport = :$SSH_PORT' | grep -q ."
+}
+
+start_coredns() {
+  port_free 53 coredns
+  start coredns "$BIN_DIR/coredns" -conf "$NODE_DIR/Corefile"
+  wait_for coredns 30 "ready" in_node curl -fsS http://127.0.0.1:8181/ready
 }
 
 default_service_account() { kubectl -n default get serviceaccount default; }
@@ -567,7 +694,7 @@ SCTP_E2E_SSH_PORT=$SSH_PORT
 SCTP_E2E_NODE_ADDRESS_TYPE=InternalIP
 SCTP_E2E_AGENT=usrsctp
 SCTP_E2E_AGENT_IMAGE=$AGENT_IMAGE
-SCTP_E2E_LOCAL_CLUSTER=$NODE_NAME
+SCTP_E2E_LOCAL_CLUSTER=sctp-e2e-node1
 SCTP_E2E_LOCAL_EXTERNAL_CIDR=$EXTERNAL_CIDR
 SCTP_E2E_EXTERNAL_AGENT=$CACHE_DIR/build/agent/agent
 SCTP_E2E_EXTERNAL_IP_RANGE=$EXTERNAL_CIDR
@@ -578,25 +705,50 @@ EOF
 # nftables backend in the nftables shape, its iptables backend otherwise.
 PORTMAP_BACKEND=$PROXY_MODE
 
+prepare_node() {
+  setup_node_network
+  setup_mount_namespace
+  setup_cgroups
+  node_pki
+  write_node_configs
+}
+
 preflight
+choose_node_count
 "$CLUSTER_DIR/install-deps.sh"
 "$CLUSTER_DIR/build.sh" "$NETPOL"
-setup_network
-setup_mount_namespace
-setup_cgroups
+setup_fabric
 setup_pki
-setup_ssh
+link_cni_plugins
+# The old shape's components stop before the nodes' configs change under them.
 switch_shape
-write_node_configs
+on_nodes prepare_node
+render config/flannel-net-conf.json "$STATE_DIR/flannel-net-conf.json"
+use_node 1
 start_control_plane
-start_node
+# Node by node would add the waits up: each step starts on every node, then
+# waits on every node.
+on_nodes start_containerd
+on_nodes import_images
+on_nodes start_kubelet
+on_nodes start_flannel
+on_nodes flannel_ready
+on_nodes start_kube_proxy
+on_nodes kube_proxy_ready
+on_nodes start_netpol
+use_node 1
+start_coredns
+on_nodes start_sshd
+on_nodes sshd_ready
 # Pods are refused until the namespace's service account exists.
+use_node 1
 wait_for kube-controller-manager 30 "the default service account" default_service_account
 write_env
-log "cluster up in $((SECONDS - STARTED)) s (kube-proxy: $PROXY_MODE mode, NetworkPolicy: $NETPOL)"
+log "cluster up in $((SECONDS - STARTED)) s ($NODES node(s), kube-proxy: $PROXY_MODE mode, NetworkPolicy: $NETPOL)"
+node_address() { printf ' %s' "root@$NODE_IP"; }
 cat <<EOF
 kubeconfig: $STATE_DIR/kubeconfig.yaml
-ssh:        ssh -i $STATE_DIR/ssh/id_ed25519 root@$NODE_IP
+ssh:        ssh -i $STATE_DIR/ssh/id_ed25519 <node>:$(on_nodes node_address)
 env:        $STATE_DIR/env
-logs:       $LOG_DIR/
+logs:       $STATE_DIR/node<N>/logs/
 EOF
