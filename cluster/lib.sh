@@ -61,7 +61,7 @@ SSH_PORT=22
 API_NODE_IP=198.18.0.2 # node1: the control plane
 
 PAUSE_IMAGE=localhost/sctp-e2e/pause:1.0
-AGENT_IMAGE=localhost/sctp-e2e/agent:0.3.0
+AGENT_IMAGE=localhost/sctp-e2e/agent:0.4.0
 SUITE_IMAGE=localhost/sctp-e2e/suite:0.1.0 # the suite itself, for `sctp-e2e job` (images/suite)
 
 # kube-network-policies: its netfilter queue and the iptables chain that

@@ -25,6 +25,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -37,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -471,6 +474,67 @@ static void sctp_setopt_int(struct socket *so, int opt, int v)
 }
 
 /*
+ * usrsctp does not learn a path's MTU from the kernel: over raw IP it sends
+ * packets of up to 1500 bytes whatever the interface allows, and a packet
+ * bigger than the link's MTU never leaves (an overlay's pod interface has
+ * 1450: VXLAN takes 50). Kernel SCTP sizes its packets by the route's MTU;
+ * the agent does the nearest thing: the smallest MTU of this namespace's
+ * interfaces (a pod has one), set on each association once it is up (an
+ * endpoint default only applies where usrsctp found no route MTU, and it
+ * always finds its own 1500). 0 when there is nothing to read: usrsctp's
+ * own size stays.
+ */
+static uint32_t g_link_mtu;
+
+static uint32_t lowest_link_mtu(void)
+{
+	struct ifaddrs *ifs, *i;
+	uint32_t lowest = 0;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || getifaddrs(&ifs) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	for (i = ifs; i != NULL; i = i->ifa_next) {
+		struct ifreq ifr;
+
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) ||
+		    !(i->ifa_flags & IFF_UP))
+			continue;
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", i->ifa_name);
+		if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu >= 576 && (lowest == 0 || (uint32_t)ifr.ifr_mtu < lowest))
+			lowest = (uint32_t)ifr.ifr_mtu;
+	}
+	freeifaddrs(ifs);
+	close(fd);
+	return lowest;
+}
+
+static void sctp_set_link_mtu(struct socket *so, sctp_assoc_t assoc)
+{
+	struct sctp_paddrparams pp;
+
+	if (g_link_mtu == 0)
+		return;
+	memset(&pp, 0, sizeof(pp));
+	pp.spp_assoc_id = assoc;
+	/* Every path of the association: the wildcard address (its family must be set). */
+	pp.spp_address.ss_family = AF_INET;
+	pp.spp_flags = SPP_PMTUD_DISABLE;
+	/*
+	 * usrsctp adds the IPv4 and SCTP common headers (20 + 12) to the value
+	 * given here (sctp_usrreq.c: net->mtu = spp_pathmtu + ovh), so the
+	 * link's MTU less those is what makes its packets fit the link.
+	 */
+	pp.spp_pathmtu = g_link_mtu - 32;
+	if (usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof(pp)) < 0)
+		logev("sctp setsockopt PEER_ADDR_PARAMS (path MTU %u): %s", g_link_mtu, strerror(errno));
+}
+
+/*
  * Refuse to add a userspace stack where another SCTP stack already answers
  * packets in this namespace.  The env var exists only so tests can fake a
  * kernel with SCTP.
@@ -554,6 +618,7 @@ static void sctp_stack_init(void)
 	/* Port 0: no UDP encapsulation, SCTP straight over raw IP like kernel SCTP. */
 	usrsctp_init(0, NULL, NULL);
 	grow_raw_buffers();
+	g_link_mtu = lowest_link_mtu();
 	usrsctp_sysctl_set_sctp_debug_on(SCTP_DEBUG_NONE);
 	/* Answer INIT to a closed port with ABORT, as Linux does, so probes see "refused". */
 	usrsctp_sysctl_set_sctp_blackhole(0);
@@ -662,7 +727,9 @@ static void sctp_server_notification(struct sctp_server *s, const union sctp_not
 		}
 		logev("sctp/%d association %u %s (streams in=%u out=%u)", s->port, (unsigned)ac->sac_assoc_id,
 		      what, ac->sac_inbound_streams, ac->sac_outbound_streams);
-		if (ac->sac_state != SCTP_COMM_UP)
+		if (ac->sac_state == SCTP_COMM_UP || ac->sac_state == SCTP_RESTART)
+			sctp_set_link_mtu(s->so, ac->sac_assoc_id);
+		else
 			pending_drop(s, ac->sac_assoc_id, -1);
 	} else if (n->sn_header.sn_type == SCTP_PARTIAL_DELIVERY_EVENT && len >= sizeof(n->sn_pdapi_event)) {
 		const struct sctp_pdapi_event *pd = &n->sn_pdapi_event;
@@ -867,8 +934,11 @@ static bool sctp_probe_connect(struct socket *so, const struct sctp_req *q, int6
 			sctp_fail_errno(r, err, "association");
 			return false;
 		}
-		if (state == SCTP_ESTABLISHED)
+		if (state == SCTP_ESTABLISHED) {
+			/* One-to-one socket: its one association, whatever the id. */
+			sctp_set_link_mtu(so, 0);
 			return true;
+		}
 		if (state < 0 || state == SCTP_CLOSED) {
 			/* The association is gone without a recorded error: ask recv why. */
 			char b;

@@ -28,7 +28,7 @@ const { values } = parseArgs({
     models: { type: 'string', default: '3' },
     'cell-timeout': { type: 'string', default: '2' },
     form: { type: 'string', default: 'each' },
-    image: { type: 'string', default: process.env.SCTP_E2E_AGENT_IMAGE ?? 'localhost/sctp-e2e/agent:0.3.0' },
+    image: { type: 'string', default: process.env.SCTP_E2E_AGENT_IMAGE ?? 'localhost/sctp-e2e/agent:0.4.0' },
     kubeconfig: {
       type: 'string',
       default: process.env.KUBECONFIG ?? '/var/lib/sctp-e2e/cluster/kubeconfig.yaml',

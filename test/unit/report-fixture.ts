@@ -147,7 +147,7 @@ export function fixtureRun(): RunRecord {
       server: 'https://198.18.0.2:6443',
       serverVersion: 'v1.34.4',
       nodeAccess: 'ssh',
-      agent: { kind: 'usrsctp', image: 'localhost/sctp-e2e/agent:0.3.0' },
+      agent: { kind: 'usrsctp', image: 'localhost/sctp-e2e/agent:0.4.0' },
       nodes: [
         {
           name: 'sctp-e2e-node1',
