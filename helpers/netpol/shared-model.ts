@@ -18,6 +18,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { pod } from '../../fixtures/objects.ts';
 import { Cleanup } from '../framework/cleanup.ts';
 import { errorText, TestError } from '../framework/errors.ts';
+import { nodeNames } from '../framework/run-context.ts';
 import type { TestEnv } from '../framework/sctp-test.ts';
 import { createRunNamespace } from '../access/namespaces.ts';
 import { startPods } from '../probing/workloads.ts';
@@ -31,6 +32,8 @@ export interface DeployedModel {
   pods: DeployedPod[];
   /** Which scenario deployed it, for the evidence of those that reuse it. */
   deployedBy: string;
+  /** Which pods run on which node ("node1: x/a x/c …; node2: x/b …"). */
+  placement: string;
 }
 
 export class SharedModel {
@@ -59,7 +62,7 @@ export class SharedModel {
     // A failed deploy is this scenario's failure; the next one tries again.
     this.current.catch(() => (this.current = undefined));
     const model = await this.current;
-    if (!existing) note('deployed the model (namespaces x, y, z and 9 pods)');
+    if (!existing) note(`deployed the model (namespaces x, y, z and 9 pods; ${model.placement})`);
     return model;
   }
 
@@ -86,14 +89,28 @@ export class SharedModel {
       ModelNamespace,
       string
     >;
+    // Each namespace's pods spread over the nodes in turn, so on a cluster
+    // of several nodes every policy is judged on flows within a node and
+    // between nodes (the scheduler alone may put them all on one).
+    const nodes = nodeNames(t.ctx);
+    const nodeOf = (i: number, j: number): string => nodes[(i * PODS.length + j) % nodes.length];
     const started = await Promise.all(
-      NAMESPACES.map((ns) =>
+      NAMESPACES.map((ns, i) =>
         startPods(
           t,
           namespaces[ns],
-          PODS.map((p) => pod(p, [agent.server(CONTAINER, { sctp: [80, 81] })], { labels: podLabels(p) })),
+          PODS.map((p, j) =>
+            pod(p, [agent.server(CONTAINER, { sctp: [80, 81] })], {
+              labels: podLabels(p),
+              node: nodeOf(i, j),
+            }),
+          ),
         ),
       ),
+    );
+    const byNode = nodes.map(
+      (n) =>
+        `${n}: ${NAMESPACES.flatMap((ns, i) => PODS.filter((_, j) => nodeOf(i, j) === n).map((p) => `${ns}/${p}`)).join(' ')}`,
     );
     const pods = NAMESPACES.flatMap((ns, i) =>
       PODS.map((p, j): DeployedPod => {
@@ -102,7 +119,7 @@ export class SharedModel {
         return { ns, pod: p, namespace: namespaces[ns], name: p, container: CONTAINER, ip };
       }),
     );
-    return { namespaces, pods, deployedBy: title };
+    return { namespaces, pods, deployedBy: title, placement: byNode.join('; ') };
   }
 
   /** Why `model`'s pods cannot serve the next scenario: one not Running, without restarts, at the IP it was probed at. */

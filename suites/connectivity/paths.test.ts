@@ -94,10 +94,13 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
     const names = nodeNames(t.ctx);
     if (names.length < 2)
       t.skip(`the cluster has ${names.length} schedulable node: pods on different nodes need two`);
+    // Both directions: each pod serves and probes, so an overlay that
+    // carries only one way (a route or a VXLAN forwarding entry missing on
+    // one node) fails here.
     const ns = await t.namespace('conn-pod-cross');
-    const [server] = await startPods(t, ns, [
+    const [server, client] = await startPods(t, ns, [
       pod('server', [t.ctx.agent.server('agent', { sctp: [PORT] })], { node: names[0] }),
-      pod('client', [t.ctx.agent.client('agent', { sctp: true })], { node: names[1] }),
+      pod('client', [t.ctx.agent.server('agent', { sctp: [PORT] })], { node: names[1] }),
     ]);
     await expectReach(
       t,
@@ -105,6 +108,13 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       `client on ${names[1]} → server on ${names[0]}`,
       [sctp(server.status!.podIP!, PORT)],
       'server',
+    );
+    await expectReach(
+      t,
+      podProber(t.ctx, ns, 'server', 'agent'),
+      `server on ${names[0]} → client on ${names[1]}`,
+      [sctp(client.status!.podIP!, PORT)],
+      'client',
     );
   });
 

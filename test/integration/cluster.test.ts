@@ -4,7 +4,7 @@
  * Service and hostPort rules, enforces NetworkPolicy, serves exec, logs, DNS
  * and SSH; and `down` leaves the host as it found it.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import { expect } from 'chai';
@@ -16,7 +16,9 @@ import {
   clusterUp,
   inNode,
   kubectl,
+  leftovers,
   NETNS,
+  NODE1_DIR,
   NODE_IP,
   STATE_DIR,
 } from './local-cluster.ts';
@@ -44,7 +46,7 @@ spec:
   terminationGracePeriodSeconds: 0
   containers:
   - name: agent
-    image: localhost/sctp-e2e/agent:0.3.0
+    image: localhost/sctp-e2e/agent:0.4.0
     imagePullPolicy: Never
     args: ${JSON.stringify(args)}
 ${extra}`;
@@ -74,39 +76,6 @@ async function probe(from: string, protocol: string, host: string, port: number)
     { reject: false },
   );
   return JSON.parse(r.stdout || '{"result":"error"}').result;
-}
-
-/** What of ours could remain on the host after `down`. */
-async function leftovers(): Promise<string[]> {
-  const found: string[] = [];
-  const netns = (await execa('ip', ['netns', 'list'])).stdout;
-  if (/sctpe2e-node/.test(netns)) found.push(`network namespace: ${netns}`);
-  const links = (await execa('ip', ['-o', 'link'])).stdout
-    .split('\n')
-    .filter((l) => /sctpe2e-(h|n)\d/.test(l));
-  found.push(...links.map((l) => `link: ${l}`));
-  const routes = (await execa('ip', ['route'])).stdout
-    .split('\n')
-    .filter((l) => l.startsWith('198.18.') || l.startsWith('198.19.'));
-  found.push(...routes.map((r) => `route: ${r}`));
-  const mounts = (await execa('cat', ['/proc/self/mountinfo'])).stdout
-    .split('\n')
-    .filter((l) => /\/run\/sctpe2e|sctpe2e-node|\/var\/lib\/sctp-e2e/.test(l));
-  found.push(...mounts.map((m) => `mount: ${m}`));
-  const procs = (await execa('ps', ['-eo', 'pid,stat,args'])).stdout
-    .split('\n')
-    .filter((l) => /sctp-e2e\/(cluster|bin)|sctp-e2e\.sock|containerd-shim/.test(l) && !/ Z/.test(l));
-  found.push(...procs.map((p) => `process: ${p.trim()}`));
-  for (const c of readdirSync('/sys/fs/cgroup'))
-    if (existsSync(`/sys/fs/cgroup/${c}/sctp-e2e`)) found.push(`cgroup: ${c}/sctp-e2e`);
-  if (existsSync(STATE_DIR)) found.push(`state dir: ${STATE_DIR}`);
-  // iptables chains and ipsets live in the node's namespace and go with it;
-  // the host's own tables must hold nothing of ours.
-  const hostRules = (await execa('sh', ['-c', 'iptables-save 2>/dev/null; ipset list -n 2>/dev/null'])).stdout
-    .split('\n')
-    .filter((l) => /KUBE-|CNI-|kube-router|sctp-e2e/i.test(l));
-  found.push(...hostRules.map((r) => `host rule: ${r}`));
-  return found;
 }
 
 describe('local cluster', function () {
@@ -265,7 +234,7 @@ spec:
 
   it('refuses a port in use in the node, naming the port and the component that needs it', async () => {
     // A foreign listener on the DNS port in the node: CoreDNS cannot start.
-    await execa('kill', ['-KILL', readFileSync(join(STATE_DIR, 'pids', 'coredns.pid'), 'utf8').trim()]);
+    await execa('kill', ['-KILL', readFileSync(join(NODE1_DIR, 'pids', 'coredns.pid'), 'utf8').trim()]);
     const squatter = execa('ip', ['netns', 'exec', NETNS, 'busybox', 'nc', '-l', '-p', '53'], {
       reject: false,
     });
@@ -275,7 +244,7 @@ spec:
       );
       const r = await cluster('up');
       expect(r.code, r.output).to.equal(2);
-      expect(r.output).to.match(/port 53 in the node is in use by another process; coredns needs it/);
+      expect(r.output).to.match(/port 53 in sctp-e2e-node1 is in use by another process; coredns needs it/);
     } finally {
       squatter.kill('SIGKILL');
       await squatter;

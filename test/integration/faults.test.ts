@@ -8,7 +8,6 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
-import { expect } from 'chai';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import {
   clusterUp,
@@ -16,41 +15,13 @@ import {
   kubectl,
   NETNS,
   NETPOL_QUEUE_CHAIN,
-  sctpE2e,
+  NODE1_DIR,
   SECOND_SHAPE,
-  STATE_DIR,
   stopComponent,
-  type CliRun,
 } from './local-cluster.ts';
+import { printTable, runRow, type Fault } from './fault-harness.ts';
 
-interface Fault {
-  name: string;
-  apply(): Promise<void>;
-  undo(): Promise<void>;
-  /**
-   * Title fragments of the tests that must fail, and what their message must
-   * say; `verdicts`: the verdicts that count as failing (default FAIL; ERROR
-   * too for a test the suite could not judge); `repaired`: its verdicts on
-   * the repaired cluster (default ok; KNOWN for a test in the known profile).
-   */
-  mustFail: Array<{ title: string; message: RegExp; verdicts?: string[]; repaired?: string[] }>;
-  /** What the failure message must not say (e.g. allowed cells reported blocked). */
-  notMessage?: RegExp;
-  /** Title fragments of tests that must still pass under the fault. */
-  mustPass: string[];
-  /** The row runs the connectivity tier too (--disruptive, with the local cluster's known-failures profile). */
-  connectivity?: boolean;
-  /** Extra arguments of the run under the fault only (e.g. a broken agent image). */
-  brokenArgs?: string[];
-  /** `cluster up` flags of the shape the row runs on (default: the default shape); the row restores the default after. */
-  shape?: string[];
-}
-
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-/** Runs exactly the tests a row names. */
-const focusOf = (f: Fault) => [...f.mustFail.map((m) => m.title), ...f.mustPass].map(escape).join('|');
-
-const CNI_CONF = join(STATE_DIR, 'cni', 'net.d', '10-sctp-e2e.conflist');
+const CNI_CONF = join(NODE1_DIR, 'cni', 'net.d', '10-sctp-e2e.conflist');
 
 async function removePortmap(): Promise<void> {
   copyFileSync(CNI_CONF, `${CNI_CONF}.orig`);
@@ -361,78 +332,10 @@ const FAULTS: Fault[] = [
   },
 ];
 
-function verdictOf(run: CliRun, fragment: string): string {
-  const entries = [...run.verdicts].filter(([title]) => title.includes(fragment));
-  if (entries.length !== 1) return `not run (${entries.length} tests match "${fragment}")`;
-  return entries[0][1];
-}
-
-function failureText(run: CliRun, fragment: string): string {
-  // The progress reporter prints each failure in full after the run.
-  const at = run.stdout
-    .split(/\n(?=\d+\) )/)
-    .find((block) => /^\d+\) /.test(block) && block.includes(fragment));
-  return at ?? '';
-}
-
-const table: string[] = [];
-
-/** Breaks the cluster as the row says, runs its tests, repairs, runs them again; throws what went wrong. */
-async function runRow(fault: Fault): Promise<void> {
-  const args = ['run', '--focus', focusOf(fault), '--report-dir', `/tmp/sctp-e2e-fault-${process.pid}`];
-  if (fault.connectivity)
-    args.push('--disruptive', '--known', join(ROOT, 'fixtures', 'known', 'local-cluster.yaml'));
-  await fault.apply();
-  let broken: CliRun;
-  try {
-    // A short rule deadline: under the fault the rules never come.
-    broken = await sctpE2e([...args, '--rule-timeout', '10', ...(fault.brokenArgs ?? [])]);
-  } finally {
-    await fault.undo();
-  }
-  const repaired = await sctpE2e(args);
-  const problems: string[] = [];
-  for (const f of fault.mustFail) {
-    const observed = verdictOf(broken, f.title);
-    table.push(`${fault.name} | ${f.title} | FAIL | ${observed}`);
-    if (!(f.verdicts ?? ['FAIL']).includes(observed))
-      problems.push(`"${f.title}" must fail under the fault, was ${observed}`);
-    else if (fault.notMessage?.test(failureText(broken, f.title)))
-      problems.push(
-        `"${f.title}" failed for the wrong reason (${fault.notMessage}):\n${failureText(broken, f.title)}`,
-      );
-    else if (!f.message.test(failureText(broken, f.title)))
-      problems.push(
-        `"${f.title}" failed without naming what is missing (${f.message}):\n${failureText(broken, f.title)}`,
-      );
-    const again = verdictOf(repaired, f.title);
-    const repairedVerdicts = f.repaired ?? ['ok'];
-    table.push(`${fault.name} (repaired) | ${f.title} | ${repairedVerdicts.join('/')} | ${again}`);
-    if (!repairedVerdicts.includes(again))
-      problems.push(`"${f.title}" must be ${repairedVerdicts.join(' or ')} once repaired, was ${again}`);
-  }
-  for (const title of fault.mustPass) {
-    const observed = verdictOf(broken, title);
-    table.push(`${fault.name} | ${title} | ok | ${observed}`);
-    if (observed !== 'ok') problems.push(`"${title}" must still pass under the fault, was ${observed}`);
-  }
-  expect(
-    problems,
-    `${problems.join('\n')}\n--- run under the fault:\n${broken.stdout.slice(-4000)}`,
-  ).to.deep.equal([]);
-  expect(broken.code, `exit code under the fault\n${broken.stdout.slice(-2000)}${broken.stderr}`).to.equal(1);
-  expect(
-    repaired.code,
-    `exit code once repaired\n${repaired.stdout.slice(-3000)}${repaired.stderr}`,
-  ).to.equal(0);
-}
-
 describe('fault harness', function () {
   this.timeout(600_000);
   before(clusterUp);
-  after(() => {
-    process.stdout.write(`\nfault harness (fault | test | must | observed)\n${table.join('\n')}\n\n`);
-  });
+  after(() => printTable('fault harness'));
 
   for (const fault of FAULTS) {
     it(`${fault.name}: exactly the guarding tests fail, and pass again once repaired`, async () => {

@@ -2,7 +2,7 @@
  * Shared by the integration tests: the local cluster's scripts, its files,
  * and running the sctp-e2e CLI against it as a user would.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { execa } from 'execa';
@@ -14,6 +14,8 @@ export const CACHE_BIN = join(
   'bin',
 );
 export const KUBECONFIG = join(STATE_DIR, 'kubeconfig.yaml');
+/** node1's directory: its pid files, logs and CNI configuration (cluster/lib.sh use_node). */
+export const NODE1_DIR = join(STATE_DIR, 'node1');
 export const NETNS = 'sctpe2e-node1';
 export const NODE_IP = '198.18.0.2';
 export const NODE_NAME = 'sctp-e2e-node1';
@@ -55,9 +57,12 @@ export async function kubectl(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** A command in the node's network namespace, as root on the node would run it. */
-export async function inNode(command: string): Promise<string> {
-  const r = await execa('ip', ['netns', 'exec', NETNS, 'sh', '-c', command], { reject: false, all: true });
+/** A command in node1's network namespace (node `node`'s), as root on the node would run it. */
+export async function inNode(command: string, node = 1): Promise<string> {
+  const r = await execa('ip', ['netns', 'exec', `sctpe2e-node${node}`, 'sh', '-c', command], {
+    reject: false,
+    all: true,
+  });
   return r.all ?? '';
 }
 
@@ -70,9 +75,9 @@ export function clusterEnv(): Record<string, string> {
   return out;
 }
 
-/** The PID a component's pid file names, and whether that process is alive. */
-export function componentPid(name: string): { pid: number; alive: boolean } {
-  const pid = Number(readFileSync(join(STATE_DIR, 'pids', `${name}.pid`), 'utf8'));
+/** The PID a component's pid file names (on node1, or node `node`), and whether that process is alive. */
+export function componentPid(name: string, node = 1): { pid: number; alive: boolean } {
+  const pid = Number(readFileSync(join(STATE_DIR, `node${node}`, 'pids', `${name}.pid`), 'utf8'));
   try {
     process.kill(pid, 0);
     return { pid, alive: true };
@@ -94,11 +99,11 @@ export function componentBinary(name: string): string {
   return componentCommand(name).split(' ')[0].split('/').pop() ?? '';
 }
 
-/** SIGKILLs a component (by its pid file) and waits until it is gone. */
-export async function stopComponent(name: string): Promise<void> {
-  const { pid, alive } = componentPid(name);
+/** SIGKILLs a component of node1 (or node `node`) by its pid file and waits until it is gone. */
+export async function stopComponent(name: string, node = 1): Promise<void> {
+  const { pid, alive } = componentPid(name, node);
   if (alive) process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 50 && componentPid(name).alive; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && componentPid(name, node).alive; i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 export function clusterIsUp(): boolean {
@@ -155,4 +160,35 @@ export function expectGreen(run: CliRun): void {
         `unexpected skip: ${title}\n${detail}`,
       ).to.equal(true);
   }
+}
+
+/** What of ours could remain on the host after `down`. */
+export async function leftovers(): Promise<string[]> {
+  const found: string[] = [];
+  const netns = (await execa('ip', ['netns', 'list'])).stdout;
+  if (/sctpe2e-/.test(netns)) found.push(`network namespace: ${netns}`);
+  const links = (await execa('ip', ['-o', 'link'])).stdout.split('\n').filter((l) => /sctpe2e-h\d/.test(l));
+  found.push(...links.map((l) => `link: ${l}`));
+  const routes = (await execa('ip', ['route'])).stdout
+    .split('\n')
+    .filter((l) => l.startsWith('198.18.') || l.startsWith('198.19.'));
+  found.push(...routes.map((r) => `route: ${r}`));
+  const mounts = (await execa('cat', ['/proc/self/mountinfo'])).stdout
+    .split('\n')
+    .filter((l) => /\/run\/sctpe2e|sctpe2e-node|\/var\/lib\/sctp-e2e/.test(l));
+  found.push(...mounts.map((m) => `mount: ${m}`));
+  const procs = (await execa('ps', ['-eo', 'pid,stat,args'])).stdout
+    .split('\n')
+    .filter((l) => /sctp-e2e\/(cluster|bin)|sctp-e2e\.sock|containerd-shim/.test(l) && !/ Z/.test(l));
+  found.push(...procs.map((p) => `process: ${p.trim()}`));
+  for (const c of readdirSync('/sys/fs/cgroup'))
+    if (existsSync(`/sys/fs/cgroup/${c}/sctp-e2e`)) found.push(`cgroup: ${c}/sctp-e2e`);
+  if (existsSync(STATE_DIR)) found.push(`state dir: ${STATE_DIR}`);
+  // iptables chains and ipsets live in the node's namespace and go with it;
+  // the host's own tables must hold nothing of ours.
+  const hostRules = (await execa('sh', ['-c', 'iptables-save 2>/dev/null; ipset list -n 2>/dev/null'])).stdout
+    .split('\n')
+    .filter((l) => /KUBE-|CNI-|kube-router|sctp-e2e/i.test(l));
+  found.push(...hostRules.map((r) => `host rule: ${r}`));
+  return found;
 }

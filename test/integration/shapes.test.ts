@@ -90,7 +90,7 @@ describe('the local cluster with kube-proxy in nftables mode and kube-network-po
   it('switched in place: only the rules of the second shape, the shape in status', async () => {
     expect(await dataplane()).to.deep.equal(SECOND);
     const status = await cluster('status');
-    expect(status.output).to.match(/^shape: PROXY_MODE=nftables NETPOL=kube-network-policies/m);
+    expect(status.output).to.match(/^shape: NODES=1 PROXY_MODE=nftables NETPOL=kube-network-policies/m);
     const wrong = await cluster('up', '--proxy-mode', 'ipvs');
     expect(wrong.code).to.equal(2);
     expect(wrong.output.trim()).to.equal(

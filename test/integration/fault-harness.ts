@@ -1,0 +1,109 @@
+/**
+ * The fault harness's machinery, shared by its rows on one node
+ * (faults.test.ts) and on two (nodes.test.ts): a row breaks the local cluster
+ * the way a test guards against, runs exactly the tests it names, checks that
+ * those that must fail fail (with a message naming what is missing) while the
+ * others still pass, then repairs the cluster and checks they pass again.
+ */
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { ROOT } from '../../helpers/framework/runner.ts';
+import { sctpE2e, type CliRun } from './local-cluster.ts';
+
+export interface Fault {
+  name: string;
+  apply(): Promise<void>;
+  undo(): Promise<void>;
+  /**
+   * Title fragments of the tests that must fail, and what their message must
+   * say; `verdicts`: the verdicts that count as failing (default FAIL; ERROR
+   * too for a test the suite could not judge); `repaired`: its verdicts on
+   * the repaired cluster (default ok; KNOWN for a test in the known profile).
+   */
+  mustFail: Array<{ title: string; message: RegExp; verdicts?: string[]; repaired?: string[] }>;
+  /** What the failure message must not say (e.g. allowed cells reported blocked). */
+  notMessage?: RegExp;
+  /** Title fragments of tests that must still pass under the fault. */
+  mustPass: string[];
+  /** The row runs the connectivity tier too (--disruptive, with the local cluster's known-failures profile). */
+  connectivity?: boolean;
+  /** Extra arguments of the run under the fault only (e.g. a broken agent image). */
+  brokenArgs?: string[];
+  /** `cluster up` flags of the shape the row runs on (default: the default shape); the row restores the default after. */
+  shape?: string[];
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Runs exactly the tests a row names. */
+const focusOf = (f: Fault) => [...f.mustFail.map((m) => m.title), ...f.mustPass].map(escape).join('|');
+
+function verdictOf(run: CliRun, fragment: string): string {
+  const entries = [...run.verdicts].filter(([title]) => title.includes(fragment));
+  if (entries.length !== 1) return `not run (${entries.length} tests match "${fragment}")`;
+  return entries[0][1];
+}
+
+function failureText(run: CliRun, fragment: string): string {
+  // The progress reporter prints each failure in full after the run.
+  const at = run.stdout
+    .split(/\n(?=\d+\) )/)
+    .find((block) => /^\d+\) /.test(block) && block.includes(fragment));
+  return at ?? '';
+}
+
+const table: string[] = [];
+
+/** The rows run so far, as the harness prints them: fault | test | must | observed. */
+export function printTable(title: string): void {
+  process.stdout.write(`\n${title} (fault | test | must | observed)\n${table.join('\n')}\n\n`);
+}
+
+/** Breaks the cluster as the row says, runs its tests, repairs, runs them again; throws what went wrong. */
+export async function runRow(fault: Fault): Promise<void> {
+  const args = ['run', '--focus', focusOf(fault), '--report-dir', `/tmp/sctp-e2e-fault-${process.pid}`];
+  if (fault.connectivity)
+    args.push('--disruptive', '--known', join(ROOT, 'fixtures', 'known', 'local-cluster.yaml'));
+  await fault.apply();
+  let broken: CliRun;
+  try {
+    // A short rule deadline: under the fault the rules never come.
+    broken = await sctpE2e([...args, '--rule-timeout', '10', ...(fault.brokenArgs ?? [])]);
+  } finally {
+    await fault.undo();
+  }
+  const repaired = await sctpE2e(args);
+  const problems: string[] = [];
+  for (const f of fault.mustFail) {
+    const observed = verdictOf(broken, f.title);
+    table.push(`${fault.name} | ${f.title} | FAIL | ${observed}`);
+    if (!(f.verdicts ?? ['FAIL']).includes(observed))
+      problems.push(`"${f.title}" must fail under the fault, was ${observed}`);
+    else if (fault.notMessage?.test(failureText(broken, f.title)))
+      problems.push(
+        `"${f.title}" failed for the wrong reason (${fault.notMessage}):\n${failureText(broken, f.title)}`,
+      );
+    else if (!f.message.test(failureText(broken, f.title)))
+      problems.push(
+        `"${f.title}" failed without naming what is missing (${f.message}):\n${failureText(broken, f.title)}`,
+      );
+    const again = verdictOf(repaired, f.title);
+    const repairedVerdicts = f.repaired ?? ['ok'];
+    table.push(`${fault.name} (repaired) | ${f.title} | ${repairedVerdicts.join('/')} | ${again}`);
+    if (!repairedVerdicts.includes(again))
+      problems.push(`"${f.title}" must be ${repairedVerdicts.join(' or ')} once repaired, was ${again}`);
+  }
+  for (const title of fault.mustPass) {
+    const observed = verdictOf(broken, title);
+    table.push(`${fault.name} | ${title} | ok | ${observed}`);
+    if (observed !== 'ok') problems.push(`"${title}" must still pass under the fault, was ${observed}`);
+  }
+  expect(
+    problems,
+    `${problems.join('\n')}\n--- run under the fault:\n${broken.stdout.slice(-4000)}`,
+  ).to.deep.equal([]);
+  expect(broken.code, `exit code under the fault\n${broken.stdout.slice(-2000)}${broken.stderr}`).to.equal(1);
+  expect(
+    repaired.code,
+    `exit code once repaired\n${repaired.stdout.slice(-3000)}${repaired.stderr}`,
+  ).to.equal(0);
+}
