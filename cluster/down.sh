@@ -72,7 +72,7 @@ rm -rf "$handles"
 # Mount points made on the host's tree for the nodes' mounts (only empty
 # directories go; anything else there is not ours).
 rmdir /run/secrets/kubernetes.io/serviceaccount /run/secrets/kubernetes.io /run/secrets 2>/dev/null || true
-rmdir /etc/cni/net.d /etc/cni 2>/dev/null || true
+rmdir /etc/cni/net.d /etc/cni /var/lib/kubelet /var/lib/cni /var/log/containers /var/log/pods /run/containerd 2>/dev/null || true
 
 # Network: the host's routes into the fabric go with its veth; the older
 # one-node layout had a veth per node on the host (sctpe2e-h1) and routes

@@ -134,11 +134,13 @@ setup_mount_namespace() {
     nsenter --mount="$MNTNS_FILE" -- mount --make-rshared /
     # Paths of the node's own, where a node keeps them: pod logs (a kubelet
     # removes the log directories of pods it does not know: the other
-    # nodes'), the runc state of containerd's shims, CNI's result cache, and
-    # the CNI configuration, where whatever reads a node's CNI configuration
-    # (the suite's preflight) looks.
+    # nodes'), the runc state of containerd's shims, CNI's result cache, the
+    # sockets a kubelet makes in /var/lib/kubelet whatever its --root-dir
+    # (device plugins, pod resources: two kubelets racing for one socket
+    # left one of them dead), and the CNI configuration, where whatever
+    # reads a node's CNI configuration (the suite's preflight) looks.
     local path src
-    for path in /var/log/pods /var/log/containers /run/containerd /var/lib/cni /etc/cni/net.d; do
+    for path in /var/log/pods /var/log/containers /run/containerd /var/lib/cni /var/lib/kubelet /etc/cni/net.d; do
       src=$NODE_DIR/mounts$path
       [[ $path == /etc/cni/net.d ]] && src=$NODE_DIR/cni/net.d
       mkdir -p "$path" "$src"
