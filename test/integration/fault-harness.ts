@@ -53,9 +53,14 @@ function failureText(run: CliRun, fragment: string): string {
 
 const table: string[] = [];
 
-/** The rows run so far, as the harness prints them: fault | test | must | observed. */
+/**
+ * The rows run since the last print, as the harness prints them: fault |
+ * test | must | observed. Each file prints its own (one mocha process runs
+ * them all, and this table is the module's).
+ */
 export function printTable(title: string): void {
   process.stdout.write(`\n${title} (fault | test | must | observed)\n${table.join('\n')}\n\n`);
+  table.length = 0;
 }
 
 /** Breaks the cluster as the row says, runs its tests, repairs, runs them again; throws what went wrong. */
