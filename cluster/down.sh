@@ -17,26 +17,18 @@ shopt -s nullglob
 PID_FILES=("$STATE_DIR"/node*/pids/*.pid "$STATE_DIR"/pids/*.pid)
 shopt -u nullglob
 
-recorded_pid() { # pid-file -> pid if that process is alive (not a zombie)
-  local pid
-  pid=$(<"$1") || return 1
-  [[ -n $pid && -r /proc/$pid/stat ]] || return 1
-  [[ $(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null) != Z ]] || return 1
-  echo "$pid"
-}
-
 # Gracefully first: the kubelets before everything else, so none restarts
 # what we just stopped; then the rest at once.
 for f in "${PID_FILES[@]}"; do
-  if [[ $(basename "$f") == kubelet.pid ]] && pid=$(recorded_pid "$f"); then kill -TERM "$pid" 2>/dev/null || true; fi
+  if [[ $(basename "$f") == kubelet.pid ]] && pid=$(live_pid "$f"); then kill -TERM "$pid" 2>/dev/null || true; fi
 done
 for f in "${PID_FILES[@]}"; do
-  if pid=$(recorded_pid "$f"); then kill -TERM "$pid" 2>/dev/null || true; fi
+  if pid=$(live_pid "$f"); then kill -TERM "$pid" 2>/dev/null || true; fi
 done
 deadline=$((SECONDS + 5))
 for f in "${PID_FILES[@]}"; do
-  while recorded_pid "$f" >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-  if pid=$(recorded_pid "$f"); then kill -KILL "$pid" 2>/dev/null || true; fi
+  while live_pid "$f" >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  if pid=$(live_pid "$f"); then kill -KILL "$pid" 2>/dev/null || true; fi
 done
 
 cgroup_tasks() {

@@ -105,15 +105,15 @@ in_node() { nsenter --mount="$MNTNS_FILE" --net="/run/netns/$NETNS" -- "$@"; }
 # Where a component of the selected node keeps its pid file and log: the
 # control plane and CoreDNS always on node1.
 component_dir() {
-  case $1 in
-    etcd | kube-apiserver | kube-controller-manager | kube-scheduler | coredns) echo "$STATE_DIR/node1" ;;
-    *) echo "$NODE_DIR" ;;
-  esac
+  if [[ " ${NODE1_ONLY[*]} " == *" $1 "* ]]; then echo "$STATE_DIR/node1"; else echo "$NODE_DIR"; fi
 }
 
 pid_of() { # name -> pid if the recorded process is alive
-  local f pid
-  f=$(component_dir "$1")/pids/$1.pid
+  live_pid "$(component_dir "$1")/pids/$1.pid"
+}
+
+live_pid() { # pid-file -> the pid it names, if that process is alive
+  local f=$1 pid
   [[ -f $f ]] || return 1
   pid=$(<"$f")
   [[ -n $pid && -r /proc/$pid/stat ]] || return 1
@@ -125,6 +125,7 @@ pid_of() { # name -> pid if the recorded process is alive
 # The components in start order. The control plane and CoreDNS run on node1
 # only; every node runs the node components.
 CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+NODE1_ONLY=("${CONTROL_PLANE[@]}" coredns)
 NODE_COMPONENTS=(containerd kubelet flannel kube-proxy netpol sshd)
 node_components() { # index -> the components that run on that node
   if [[ $1 -eq 1 ]]; then

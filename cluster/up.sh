@@ -598,13 +598,10 @@ on_nodes() { # command...: run it for every node in turn, each one selected
 
 # The same for the nodes that exist so far (a half-finished `up` may have
 # made fewer than it was asked for).
-on_existing_nodes() {
-  local i
-  for ((i = 1; i <= NODES; i++)); do
-    use_node "$i"
-    findmnt -n "$MNTNS_FILE" >/dev/null && ip netns list | grep -qw "$NETNS" || continue
-    "$@"
-  done
+on_existing_nodes() { on_nodes if_node_exists "$@"; }
+if_node_exists() {
+  findmnt -n "$MNTNS_FILE" >/dev/null && ip netns list | grep -qw "$NETNS" || return 0
+  "$@"
 }
 
 pod_cidr() { kubectl get node "$NODE_NAME" -o jsonpath='{.spec.podCIDR}' | grep .; }
