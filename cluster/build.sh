@@ -32,6 +32,30 @@ build_go() { # name version module-dir [ldflags [package]]
   ln -sf "$(basename "$out")" "$BIN_DIR/$name"
 }
 
+# MetalLB's CRDs (config/crd/bases: without the conversion webhook of the
+# rendered manifest, which the cluster does not run) and its Namespace,
+# ServiceAccounts and RBAC (from upstream's rendered metallb-native.yaml),
+# copied from the module the binaries were built from. The Deployment and
+# DaemonSet are the cluster's own (cluster/manifests/metallb.yaml): our image,
+# no webhook, no memberlist.
+metallb_manifests() {
+  local out=$CACHE_DIR/metallb-$METALLB_VERSION src
+  [[ -s $out/rbac.yaml && -s $out/crds.yaml ]] && return 0
+  src=$(cd "$CLUSTER_DIR/build/metallb" && go list -m -f '{{.Dir}}' go.universe.tf/metallb) \
+    || die "cannot find MetalLB's module source"
+  mkdir -p "$out"
+  for f in "$src"/config/crd/bases/*.yaml; do echo ---; cat "$f"; done >"$out/crds.yaml.tmp"
+  # Whole documents of the kinds kept, split at the rendered file's `---` lines.
+  awk -v keep='^(Namespace|ServiceAccount|Role|ClusterRole|RoleBinding|ClusterRoleBinding|ConfigMap)$' '
+    function flush() { if (doc != "" && kind ~ keep) printf "---\n%s", doc; doc = ""; kind = "" }
+    /^---$/ { flush(); next }
+    /^kind: / { kind = $2 }
+    { doc = doc $0 "\n" }
+    END { flush() }' "$src/config/manifests/metallb-native.yaml" >"$out/rbac.yaml.tmp"
+  mv "$out/crds.yaml.tmp" "$out/crds.yaml"
+  mv "$out/rbac.yaml.tmp" "$out/rbac.yaml"
+}
+
 build_go kube "$KUBE_VERSION" kubernetes \
   "-X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34 -X k8s.io/component-base/version.gitTreeState=clean"
 for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
@@ -57,6 +81,12 @@ build_go portmap "$CNI_PLUGINS_VERSION" cni-plugins \
 # backend never used here): the wrapper's go.mod replaces it with a served one.
 build_go flannel "$FLANNEL_VERSION" flannel \
   "-X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" github.com/flannel-io/flannel
+
+# MetalLB's controller and speaker run as pods (a speaker looks up its own
+# pod at start), from a one-layer image (images/build.sh): static, so CGO off.
+CGO_ENABLED=0 build_go metallb-controller "$METALLB_VERSION" metallb "" go.universe.tf/metallb/controller
+CGO_ENABLED=0 build_go metallb-speaker "$METALLB_VERSION" metallb "" go.universe.tf/metallb/speaker
+metallb_manifests
 
 # The second NetworkPolicy engine only when a shape asks for it (`build.sh
 # kube-network-policies`): the default cluster does not pay for its build.

@@ -13,6 +13,7 @@ KUBE_ROUTER_VERSION=v2.1.0 # the only v2 release the module proxy here serves
 KNP_VERSION=v0.8.0        # kube-network-policies, the second NetworkPolicy engine
 CNI_PLUGINS_VERSION=v1.10.0 # portmap only (nftables backend); bridge, host-local, loopback are Debian's
 FLANNEL_VERSION=v0.28.10  # pods across nodes over VXLAN
+METALLB_VERSION=v0.15.2   # LoadBalancer IPs in L2 mode (controller and speakers as pods)
 
 # Built binaries and images live outside the work tree, keyed by version, so
 # a fresh clone reuses them and nothing built is ever committed.
@@ -53,6 +54,9 @@ SERVICE_CIDR=198.19.128.0/20
 KUBERNETES_SVC_IP=198.19.128.1
 DNS_SVC_IP=198.19.128.10
 EXTERNAL_CIDR=198.18.100.0/24 # externalIPs for tests, routed to node1
+# MetalLB's pool, on the fabric itself: the host reaches a LoadBalancer IP as
+# any client on the nodes' segment would, by ARP, which a speaker answers.
+LB_POOL=198.18.0.240/28
 VXLAN_PORT=8472 # flannel's, as upstream's default (Linux's own is 4789)
 VXLAN_VNI=1
 CLUSTER_DOMAIN=cluster.local
@@ -63,6 +67,7 @@ API_NODE_IP=198.18.0.2 # node1: the control plane
 PAUSE_IMAGE=localhost/sctp-e2e/pause:1.0
 AGENT_IMAGE=localhost/sctp-e2e/agent:0.4.0
 SUITE_IMAGE=localhost/sctp-e2e/suite:0.1.0 # the suite itself, for `sctp-e2e job` (images/suite)
+METALLB_IMAGE=localhost/sctp-e2e/metallb:$METALLB_VERSION # controller and speaker (images/build.sh)
 
 # kube-network-policies: its netfilter queue and the iptables chain that
 # feeds it (see install_queue_hook in up.sh).

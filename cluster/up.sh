@@ -614,7 +614,7 @@ import_images() {
   wait_for containerd 30 "its socket" ctr_ version
   # Import every time: it takes a second; a rebuilt one keeps its tag.
   local image
-  for image in pause agent suite; do
+  for image in pause agent suite metallb; do
     ctr_ images import --no-unpack "$IMAGE_DIR/$image.tar" >/dev/null
   done
 }
@@ -680,6 +680,24 @@ start_coredns() {
   wait_for coredns 30 "ready" in_node curl -fsS http://127.0.0.1:8181/ready
 }
 
+# MetalLB: its CRDs first (the pool is one of their objects), then upstream's
+# RBAC and the cluster's own controller, speakers and pool. `apply` leaves
+# running pods alone when nothing changed.
+start_metallb() {
+  local dir=$CACHE_DIR/metallb-$METALLB_VERSION
+  kubectl apply --server-side --force-conflicts -f "$dir/crds.yaml" >/dev/null
+  kubectl wait --for condition=established --timeout=30s -f "$dir/crds.yaml" >/dev/null
+  render manifests/metallb.yaml "$STATE_DIR/metallb.yaml" -e "s#@METALLB_IMAGE@#$METALLB_IMAGE#g" \
+    -e "s#@API_NODE_IP@#$API_NODE_IP#g" -e "s#@API_PORT@#$API_PORT#g" -e "s#@LB_POOL@#$LB_POOL#g" \
+    -e "s#@NODE_IFACE@#$NODE_IFACE#g"
+  kubectl apply --server-side --force-conflicts -f "$dir/rbac.yaml" -f "$STATE_DIR/metallb.yaml" >/dev/null
+}
+metallb_ready() { # a ready speaker on every node, and the controller
+  kubectl -n metallb-system rollout status daemonset/speaker --timeout=90s >/dev/null &&
+    kubectl -n metallb-system rollout status deployment/controller --timeout=90s >/dev/null ||
+    die "MetalLB did not become ready within 90 s; see: kubectl -n metallb-system get pods,events"
+}
+
 default_service_account() { kubectl -n default get serviceaccount default; }
 
 write_env() {
@@ -736,12 +754,14 @@ on_nodes start_kube_proxy
 on_nodes kube_proxy_ready
 on_nodes start_netpol
 use_node 1
+start_metallb
 start_coredns
 on_nodes start_sshd
 on_nodes sshd_ready
 # Pods are refused until the namespace's service account exists.
 use_node 1
 wait_for kube-controller-manager 30 "the default service account" default_service_account
+metallb_ready
 write_env
 log "cluster up in $((SECONDS - STARTED)) s ($NODES node(s), kube-proxy: $PROXY_MODE mode, NetworkPolicy: $NETPOL)"
 node_address() { printf ' %s' "root@$NODE_IP"; }

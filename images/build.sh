@@ -3,7 +3,8 @@
 # that `cluster up` imports into containerd:
 #   pause: the pod sandbox image (a static binary in one layer);
 #   agent: the test agent (static usrsctp/TCP/UDP agent plus busybox-static
-#          for a shell and nslookup).
+#          for a shell and nslookup);
+#   metallb: MetalLB's controller and speaker.
 # A tarball is rebuilt only when its sources changed (their hash is in the
 # file name).
 source "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib.sh"
@@ -48,6 +49,18 @@ agent_root() {
 }
 ENTRYPOINT=(/bin/agent serve)
 build_image agent "$AGENT_IMAGE" "$(src_hash "$IMAGES_DIR"/agent/*.c "$IMAGES_DIR"/agent/build.sh "$IMAGES_DIR/pack.sh" "$0")" agent_root
+
+# MetalLB's controller and speaker (built by cluster/build.sh), in one image:
+# each pod names its binary. The hash is of the binaries' names, which carry
+# their version and build key.
+metallb_root() {
+  mkdir -p "$1/bin" "$1/tmp"
+  cp "$BIN_DIR/metallb-controller" "$1/bin/controller"
+  cp "$BIN_DIR/metallb-speaker" "$1/bin/speaker"
+}
+ENTRYPOINT=(/bin/speaker)
+build_image metallb "$METALLB_IMAGE" \
+  "$(readlink "$BIN_DIR/metallb-controller" "$BIN_DIR/metallb-speaker" | src_hash - "$IMAGES_DIR/pack.sh")" metallb_root
 
 # The suite itself, for `sctp-e2e job` (images/suite/build.sh says how).
 "$IMAGES_DIR/suite/build.sh" >/dev/null

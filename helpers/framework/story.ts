@@ -24,6 +24,8 @@ export const STORY = {
   policyNotTcpUdp: 'A NetworkPolicy matching an SCTP port does not allow TCP or UDP traffic',
   podPodService: 'pod→pod, pod→Service IP',
   loadBalancer: 'pod→LoadBalancer (skip where unsupported)',
+  loadBalancerTraffic: 'pod→LoadBalancer IP over SCTP',
+  loadBalancerOutside: 'LoadBalancer IP reachable from outside',
   policyAllowDeny: 'NetworkPolicy allow/deny for SCTP ports',
   headless: 'KEP user story: headless SCTP Service',
   noSelector: 'KEP user story: Service without selector',

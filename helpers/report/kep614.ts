@@ -79,8 +79,9 @@ export const KEP614: readonly KepItem[] = [
   {
     section: 'Test plan [Feature:SCTPConnectivity]',
     item: STORY.loadBalancer,
+    // Declared by the basic tier's test, judged by the connectivity tier's.
+    stories: [STORY.loadBalancerTraffic],
     declaredBy: [STORY.loadBalancer],
-    note: 'no test sends SCTP traffic through a load balancer yet',
   },
   {
     section: 'Test plan [Feature:SCTPConnectivity]',
@@ -156,6 +157,11 @@ export const KEP614: readonly KepItem[] = [
     note: proxierNote('nftables'),
   },
   { section: 'Beyond the KEP', item: STORY.nodeToPod, stories: [STORY.nodeToPod] },
+  {
+    section: 'Beyond the KEP',
+    item: 'a LoadBalancer IP reachable from outside the cluster',
+    stories: [STORY.loadBalancerOutside],
+  },
   { section: 'Beyond the KEP', item: STORY.staleConntrack, stories: [STORY.staleConntrack] },
   { section: 'Beyond the KEP', item: STORY.multiStream, stories: [STORY.multiStream] },
 ];

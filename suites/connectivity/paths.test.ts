@@ -1,7 +1,7 @@
 /**
  * [Feature:SCTPConnectivity] real SCTP associations through every path a
  * packet takes: pod IP, ClusterIP (port ≠ targetPort), NodePort, headless
- * DNS, from the node and from outside the cluster, across an endpoint change
+ * DNS, a LoadBalancer IP, from the node and from outside the cluster, across an endpoint change
  * and with several streams and large messages. A probe passes only on a full
  * round trip, and where the agent says who answered, it must be the pod the
  * path leads to.
@@ -10,7 +10,9 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ProbeTarget } from '../../helpers/probing/agent.ts';
 import { expectReach, outcome, show, target } from '../../helpers/probing/expect-reach.ts';
 import { TestError } from '../../helpers/framework/errors.ts';
-import { poll } from '../../helpers/framework/poll.ts';
+import { poll, PollTimeout } from '../../helpers/framework/poll.ts';
+import { apiMessage } from '../../helpers/access/kube.ts';
+import { loadBalancerRefusal } from '../../helpers/probing/lb-refusal.ts';
 import { podExec, nodeAddress } from '../../helpers/access/node-access.ts';
 import {
   nodeProber,
@@ -57,7 +59,7 @@ async function backend(
 async function backendService(
   t: TestEnv,
   b: Backend,
-  options: { type?: 'NodePort'; externalIPs?: string[] } = {},
+  options: { type?: 'NodePort' | 'LoadBalancer'; externalIPs?: string[] } = {},
 ): Promise<k8s.V1Service> {
   const svc = await createService(
     t,
@@ -69,6 +71,44 @@ async function backendService(
   );
   await waitForEndpoints(t, b.ns, 'backend', 1);
   return svc;
+}
+
+/**
+ * The backend's Service as type LoadBalancer, and the IP a load balancer gave
+ * it. Skips, saying why, when the cluster refuses SCTP load balancers or no
+ * provider gives the Service an address within the rule deadline: the path
+ * then cannot be judged (upstream skips it the same way).
+ */
+async function loadBalancerIP(t: TestEnv, b: Backend): Promise<string> {
+  await backendService(t, b, { type: 'LoadBalancer' }).catch((err: unknown) => {
+    const refusal = loadBalancerRefusal(err);
+    if (refusal) t.skip(`the cluster refused an SCTP LoadBalancer Service: ${refusal}`);
+    throw new Error(`creating an SCTP LoadBalancer Service failed: ${apiMessage(err)}`);
+  });
+  const seconds = t.ctx.config.ruleTimeout;
+  let last: k8s.V1LoadBalancerIngress[] = [];
+  try {
+    const ip = await poll(
+      `an IP for the LoadBalancer Service ${b.ns}/backend`,
+      { timeoutMs: seconds * 1000, intervalMs: 250 },
+      async () => {
+        const svc = await t.ctx.kube.core.readNamespacedService({ namespace: b.ns, name: 'backend' });
+        last = svc.status?.loadBalancer?.ingress ?? [];
+        const ip = last.find((i) => i.ip)?.ip;
+        if (ip) return ip;
+        throw new Error(last.length ? `ingress without an IP: ${JSON.stringify(last)}` : 'no ingress yet');
+      },
+    );
+    t.evidence('LoadBalancer status', JSON.stringify({ ingress: last }));
+    return ip;
+  } catch (err) {
+    if (!(err instanceof PollTimeout)) throw err;
+    return t.skip(
+      `no load balancer gave the SCTP LoadBalancer Service an IP within ${seconds} s ` +
+        `(${last.length ? `ingress ${JSON.stringify(last)}` : 'no ingress'}): the cluster has no ` +
+        'LoadBalancer provider, or its pool is exhausted',
+    );
+  }
 }
 
 const sctp = (host: string, port: number, extra: Partial<ProbeTarget> = {}): ProbeTarget => ({
@@ -146,6 +186,18 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
     },
   );
 
+  sctpIt('pod to a LoadBalancer IP over SCTP', 'pod→LoadBalancer IP over SCTP', async (t) => {
+    const b = await backend(t, 'conn-lb');
+    const ip = await loadBalancerIP(t, b);
+    await expectReach(
+      t,
+      b.fromClient,
+      `client → LoadBalancer ${ip}:7777 → server 80`,
+      [sctp(ip, 7777)],
+      'server',
+    );
+  });
+
   sctpIt(
     'node to pod and node to Service over SCTP',
     'node→pod and node→Service (upstream skips them)',
@@ -198,6 +250,24 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
           await outsideProber(t.ctx),
           `outside → externalIP ${externalIP}:7777`,
           [sctp(externalIP, 7777)],
+          'server',
+        );
+      },
+    );
+
+    sctpIt(
+      'outside the cluster to a LoadBalancer IP over SCTP',
+      'LoadBalancer IP reachable from outside',
+      async (t) => {
+        const why = outsideUnavailable(t.ctx);
+        if (why) t.skip(why);
+        const b = await backend(t, 'conn-out-lb');
+        const ip = await loadBalancerIP(t, b);
+        await expectReach(
+          t,
+          await outsideProber(t.ctx),
+          `outside → LoadBalancer ${ip}:7777`,
+          [sctp(ip, 7777)],
           'server',
         );
       },

@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import {
   clusterUp,
+  HOST_VETH,
   inNode,
   kubectl,
+  LB_POOL,
   NETNS,
   NETPOL_QUEUE_CHAIN,
   NODE1_DIR,
@@ -63,6 +65,49 @@ async function stopFlushingPortmapChain(): Promise<void> {
   portmapFlusher?.kill('SIGKILL');
   await portmapFlusher;
   portmapFlusher = undefined;
+}
+
+/**
+ * MetalLB's speakers gone from every node (their DaemonSet selects no node),
+ * and the host's neighbour entries for the pool flushed, as they expire on a
+ * real client: nothing answers ARP for a LoadBalancer IP any more, while the
+ * controller still assigns it and kube-proxy still serves it inside the
+ * cluster.
+ */
+async function stopSpeakers(): Promise<void> {
+  await kubectl(
+    '-n',
+    'metallb-system',
+    'patch',
+    'daemonset/speaker',
+    '--type=merge',
+    '-p',
+    '{"spec":{"template":{"spec":{"nodeSelector":{"sctp-e2e/fault":"speakers-stopped"}}}}}',
+  );
+  await kubectl(
+    '-n',
+    'metallb-system',
+    'wait',
+    '--for=delete',
+    'pod',
+    '-l',
+    'component=speaker',
+    '--timeout=60s',
+  );
+  await execa('ip', ['neigh', 'flush', 'to', LB_POOL, 'dev', HOST_VETH]);
+}
+
+async function startSpeakers(): Promise<void> {
+  await kubectl(
+    '-n',
+    'metallb-system',
+    'patch',
+    'daemonset/speaker',
+    '--type=merge',
+    '-p',
+    '{"spec":{"template":{"spec":{"nodeSelector":null}}}}',
+  );
+  await kubectl('-n', 'metallb-system', 'rollout', 'status', 'daemonset/speaker', '--timeout=90s');
 }
 
 const REFUSE_SCTP = join(ROOT, 'test', 'fixtures', 'faults', 'refuse-sctp.yaml');
@@ -158,12 +203,26 @@ const FAULTS: Fault[] = [
       { title: 'outside the cluster to a NodePort over SCTP', message: /no SCTP round trip/ },
       { title: 'outside the cluster to an externalIP over SCTP', message: /no SCTP round trip/ },
       { title: 'several SCTP streams and a 64 KiB message', message: /no SCTP round trip/ },
+      { title: 'pod to a LoadBalancer IP over SCTP', message: /no SCTP round trip/ },
+      { title: 'outside the cluster to a LoadBalancer IP over SCTP', message: /no SCTP round trip/ },
     ],
     mustPass: [
       'pod to pod over SCTP by pod IP on the same node',
       'outside the cluster to a hostPort over SCTP',
       'A and _sctp SRV records',
     ],
+  },
+  {
+    // Inside the cluster kube-proxy still carries the LoadBalancer IP; from
+    // outside, nothing answers ARP for it.
+    name: "MetalLB's speakers stopped (the host's ARP entries for the pool flushed)",
+    apply: stopSpeakers,
+    undo: startSpeakers,
+    connectivity: true,
+    mustFail: [
+      { title: 'outside the cluster to a LoadBalancer IP over SCTP', message: /no SCTP round trip/ },
+    ],
+    mustPass: ['pod to a LoadBalancer IP over SCTP', 'outside the cluster to a NodePort over SCTP'],
   },
   {
     name: 'SCTP INIT-ACK dropped in the node FORWARD chain',

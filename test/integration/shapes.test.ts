@@ -111,9 +111,9 @@ describe('the local cluster with kube-proxy in nftables mode and kube-network-po
       reportDir,
     ]);
     expectGreen(run);
-    // 14 basic and 16 connectivity tests: "across nodes" skipped (one node) and the
+    // 14 basic and 18 connectivity tests: "across nodes" skipped (one node) and the
     // stale-conntrack test a known failure, which the summary counts with the skips.
-    expect(run.summary, 'both tiers').to.deep.equal({ passed: 28, failed: 0, skipped: 2 });
+    expect(run.summary, 'both tiers').to.deep.equal({ passed: 30, failed: 0, skipped: 2 });
     expect([...run.verdicts].filter(([, v]) => v === 'KNOWN').map(([title]) => title)).to.satisfy(
       (titles: string[]) => titles.length === 1 && titles[0].includes('reusing its source port'),
     );
