@@ -129,6 +129,12 @@ export interface RunGuard {
   end: Array<{ node: string; state: string }>;
   /** Loads no test's guard saw: between two readings, with who ran in between. */
   findings: string[];
+  /**
+   * How long reading every node at once took (median and slowest of all the
+   * run's readings): with the nodes read in parallel it should not grow with
+   * their number (bin/benchmark prints it per cluster shape).
+   */
+  reads: { count: number; nodes: number; medianMs: number; maxMs: number };
 }
 
 const snapshot = (r: Readings) => [...r].map(([node, reading]) => ({ node, state: stateName(reading) }));
@@ -142,10 +148,19 @@ export class GuardTracker {
   private last?: { readings: Readings; label: string };
   private unguardedSince: string[] = [];
   private startReadings: Readings = new Map();
+  private readonly readMs: number[] = [];
   readonly findings: string[] = [];
 
-  /** `read` reads every node at once (readNodes with the run's access and nodes). */
-  constructor(private readonly read: () => Promise<Readings>) {}
+  /** `readAll` reads every node at once (readNodes with the run's access and nodes). */
+  constructor(private readonly readAll: () => Promise<Readings>) {}
+
+  /** Every node's state now, the time it took kept for the run's record. */
+  async read(): Promise<Readings> {
+    const started = performance.now();
+    const readings = await this.readAll();
+    this.readMs.push(performance.now() - started);
+    return readings;
+  }
 
   async start(): Promise<void> {
     this.startReadings = await this.read();
@@ -171,7 +186,18 @@ export class GuardTracker {
   async end(): Promise<RunGuard> {
     const end = await this.read();
     this.checkGap(end, 'at the run end');
-    return { start: snapshot(this.startReadings), end: snapshot(end), findings: this.findings };
+    const ms = [...this.readMs].sort((a, b) => a - b);
+    return {
+      start: snapshot(this.startReadings),
+      end: snapshot(end),
+      findings: this.findings,
+      reads: {
+        count: ms.length,
+        nodes: end.size,
+        medianMs: Math.round(ms[Math.floor(ms.length / 2)]),
+        maxMs: Math.round(ms[ms.length - 1]),
+      },
+    };
   }
 
   private checkGap(now: Readings, label: string): void {

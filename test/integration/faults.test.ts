@@ -74,40 +74,27 @@ async function stopFlushingPortmapChain(): Promise<void> {
  * controller still assigns it and kube-proxy still serves it inside the
  * cluster.
  */
-async function stopSpeakers(): Promise<void> {
-  await kubectl(
-    '-n',
-    'metallb-system',
+const metallb = (...args: string[]) => kubectl('-n', 'metallb-system', ...args);
+
+/** Sets (or, with null, removes) the node selector of the speakers' DaemonSet. */
+const selectSpeakerNodes = (selector: Record<string, string> | null) =>
+  metallb(
     'patch',
     'daemonset/speaker',
     '--type=merge',
     '-p',
-    '{"spec":{"template":{"spec":{"nodeSelector":{"sctp-e2e/fault":"speakers-stopped"}}}}}',
+    JSON.stringify({ spec: { template: { spec: { nodeSelector: selector } } } }),
   );
-  await kubectl(
-    '-n',
-    'metallb-system',
-    'wait',
-    '--for=delete',
-    'pod',
-    '-l',
-    'component=speaker',
-    '--timeout=60s',
-  );
+
+async function stopSpeakers(): Promise<void> {
+  await selectSpeakerNodes({ 'sctp-e2e/fault': 'speakers-stopped' });
+  await metallb('wait', '--for=delete', 'pod', '-l', 'component=speaker', '--timeout=60s');
   await execa('ip', ['neigh', 'flush', 'to', LB_POOL, 'dev', HOST_VETH]);
 }
 
 async function startSpeakers(): Promise<void> {
-  await kubectl(
-    '-n',
-    'metallb-system',
-    'patch',
-    'daemonset/speaker',
-    '--type=merge',
-    '-p',
-    '{"spec":{"template":{"spec":{"nodeSelector":null}}}}',
-  );
-  await kubectl('-n', 'metallb-system', 'rollout', 'status', 'daemonset/speaker', '--timeout=90s');
+  await selectSpeakerNodes(null);
+  await metallb('rollout', 'status', 'daemonset/speaker', '--timeout=90s');
 }
 
 const REFUSE_SCTP = join(ROOT, 'test', 'fixtures', 'faults', 'refuse-sctp.yaml');

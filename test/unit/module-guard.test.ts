@@ -152,6 +152,9 @@ describe('module guard', () => {
       expect(end.findings[1]).to.match(/between after "test B" and at the run end/);
       expect(end.start).to.deep.equal([{ node: 'n1', state: 'not-loaded' }]);
       expect(end.end).to.deep.equal([{ node: 'n1', state: 'loaded' }]);
+      // Every reading timed: start, two befores, end.
+      expect(end.reads).to.include({ count: 4, nodes: 1 });
+      expect(end.reads.maxMs).to.be.at.least(end.reads.medianMs);
     });
 
     it('does not blame a gap on the guard when a kernel-SCTP test ran in it', async () => {

@@ -180,6 +180,7 @@ describe('KEP-614 coverage matrix', () => {
       start: [],
       end: [],
       findings: ['node1: sctp.ko went from not-loaded to loaded between …'],
+      reads: { count: 2, nodes: 1, medianMs: 40, maxMs: 50 },
     };
     expect(rowOf(between, item).status).to.equal('failed');
   });

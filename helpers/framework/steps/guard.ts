@@ -48,7 +48,7 @@ export async function guarded(
   }
   const before = await t.before(title);
   await run();
-  const after = await readNodes(ctx.access, nodeNames(ctx));
+  const after = await t.read();
   t.after(title, after);
   return judgeGuard(before, after);
 }
