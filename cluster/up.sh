@@ -695,7 +695,7 @@ start_metallb() {
 metallb_ready() { # a ready speaker on every node, and the controller
   kubectl -n metallb-system rollout status daemonset/speaker --timeout=90s >/dev/null &&
     kubectl -n metallb-system rollout status deployment/controller --timeout=90s >/dev/null ||
-    die "MetalLB did not become ready within 90 s; see: kubectl -n metallb-system get pods,events"
+    die "MetalLB did not become ready (90 s for the speakers, then 90 s for the controller); see: kubectl -n metallb-system get pods,events"
 }
 
 default_service_account() { kubectl -n default get serviceaccount default; }

@@ -21,3 +21,17 @@ export function loadBalancerRefusal(err: unknown): string | undefined {
   const message = apiMessage(err);
   return /\bSCTP\b|LoadBalancer|load ?balancer/i.test(message.replace(/sctp/g, '')) ? message : undefined;
 }
+
+/**
+ * What a test does when creating its SCTP LoadBalancer Service failed: skip
+ * on the provider's refusal (its documented limit), fail on anything else
+ * (API unreachable, a refusal about something else).
+ */
+export function loadBalancerCreateFailed(err: unknown, skip: (reason: string) => never): never {
+  const refusal = loadBalancerRefusal(err);
+  if (refusal) skip(`the cluster refused an SCTP LoadBalancer Service: ${refusal}`);
+  throw new Error(
+    `creating an SCTP LoadBalancer Service failed, and not because the cluster refuses SCTP ` +
+      `load balancers: ${apiMessage(err)}`,
+  );
+}

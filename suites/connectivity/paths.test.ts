@@ -11,8 +11,7 @@ import type { ProbeTarget } from '../../helpers/probing/agent.ts';
 import { expectReach, outcome, show, target } from '../../helpers/probing/expect-reach.ts';
 import { TestError } from '../../helpers/framework/errors.ts';
 import { poll, PollTimeout } from '../../helpers/framework/poll.ts';
-import { apiMessage } from '../../helpers/access/kube.ts';
-import { loadBalancerRefusal } from '../../helpers/probing/lb-refusal.ts';
+import { loadBalancerCreateFailed } from '../../helpers/probing/lb-refusal.ts';
 import { podExec, nodeAddress } from '../../helpers/access/node-access.ts';
 import {
   nodeProber,
@@ -80,11 +79,9 @@ async function backendService(
  * then cannot be judged (upstream skips it the same way).
  */
 async function loadBalancerIP(t: TestEnv, b: Backend): Promise<string> {
-  await backendService(t, b, { type: 'LoadBalancer' }).catch((err: unknown) => {
-    const refusal = loadBalancerRefusal(err);
-    if (refusal) t.skip(`the cluster refused an SCTP LoadBalancer Service: ${refusal}`);
-    throw new Error(`creating an SCTP LoadBalancer Service failed: ${apiMessage(err)}`);
-  });
+  await backendService(t, b, { type: 'LoadBalancer' }).catch((err: unknown) =>
+    loadBalancerCreateFailed(err, (why) => t.skip(why)),
+  );
   const seconds = t.ctx.config.ruleTimeout;
   let last: k8s.V1LoadBalancerIngress[] = [];
   try {

@@ -4,8 +4,7 @@
  * them back unchanged. No test here opens a socket of any kind.
  */
 import { expect } from 'chai';
-import { apiMessage } from '../../helpers/access/kube.ts';
-import { loadBalancerRefusal } from '../../helpers/probing/lb-refusal.ts';
+import { loadBalancerCreateFailed } from '../../helpers/probing/lb-refusal.ts';
 import { sctpIt } from '../../helpers/framework/sctp-test.ts';
 import { startPods, createService, waitForEndpoints } from '../../helpers/probing/workloads.ts';
 import { containerPorts, endpointSlice, networkPolicy, pod, service } from '../../fixtures/objects.ts';
@@ -155,14 +154,7 @@ describe('[sig-network] SCTP [Feature:SCTP] declaring SCTP', () => {
         t,
         ns,
         service('sctp-lb', [{ port: SCTP_PORT, protocol: 'SCTP' }], { type: 'LoadBalancer' }),
-      ).catch((err: unknown) => {
-        const refusal = loadBalancerRefusal(err);
-        if (refusal) t.skip(`the cluster refused an SCTP LoadBalancer Service: ${refusal}`);
-        throw new Error(
-          `creating an SCTP LoadBalancer Service failed, and not because the cluster refuses SCTP ` +
-            `load balancers: ${apiMessage(err)}`,
-        );
-      });
+      ).catch((err: unknown) => loadBalancerCreateFailed(err, (why) => t.skip(why)));
       const port = svc.spec!.ports![0];
       if (svc.spec!.type !== 'LoadBalancer' || port.protocol !== 'SCTP' || port.port !== SCTP_PORT)
         throw new Error(
