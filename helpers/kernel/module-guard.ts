@@ -16,7 +16,14 @@
  * else, is caught and named in the run's guard findings.
  */
 import type { ExecResult, NodeAccess } from '../access/node-access.ts';
-import { MODULE_STATE_COMMAND, parseModuleState, type ModuleReport } from './module-state.ts';
+import {
+  MODULE_FILES_COMMAND,
+  MODULE_LIVE_COMMAND,
+  MODULE_STATE_COMMAND,
+  combineOutputs,
+  parseModuleState,
+  type ModuleReport,
+} from './module-state.ts';
 import type { GuardResult, NodeGuard } from '../framework/outcome.ts';
 
 /** One node's module state as read, or why it could not be read. */
@@ -27,9 +34,12 @@ export type NodeReading =
 
 export type Readings = Map<string, NodeReading>;
 
-/** Reads the output of MODULE_STATE_COMMAND; unreadable when the command did not do its job. */
+const rawOf = (result: ExecResult) =>
+  [result.stdout, result.stderr].filter((s) => s.trim()).join('\n--- stderr\n') || '(no output)';
+
+/** Reads the output of MODULE_STATE_COMMAND (or the live one); unreadable when the command did not do its job. */
 export function readingOf(result: ExecResult): NodeReading {
-  const raw = [result.stdout, result.stderr].filter((s) => s.trim()).join('\n--- stderr\n') || '(no output)';
+  const raw = rawOf(result);
   if (result.code !== 0) return { kind: 'unreadable', why: `the state command exited ${result.code}`, raw };
   if (!result.stdout.trim()) return { kind: 'unreadable', why: 'the state command printed nothing', raw };
   // The command always prints these two; without them the output is not ours.
@@ -42,15 +52,44 @@ export function readingOf(result: ExecResult): NodeReading {
   return { kind: 'read', report: parseModuleState(result.stdout) };
 }
 
-/** Every node at once. */
-export async function readNodes(access: NodeAccess, nodes: readonly string[]): Promise<Readings> {
+/**
+ * A run's copy of each node's MODULE_FILES_COMMAND output, with the kernel
+ * it was read under: a reading that finds it runs only the live command.
+ */
+export type NodeFiles = Map<string, { kernel: string; output: string }>;
+
+/**
+ * Every node at once. Without `files`, each node runs the whole state
+ * command; with it, the live command, and the files command only for a node
+ * not read before or now running another kernel.
+ */
+export async function readNodes(
+  access: NodeAccess,
+  nodes: readonly string[],
+  files?: NodeFiles,
+): Promise<Readings> {
   if (access.kind === 'none') {
     const why = `no node access${access.unavailableReason ? `: ${access.unavailableReason}` : ''}`;
     return new Map(nodes.map((n) => [n, { kind: 'no access', why }]));
   }
+  const readNode = async (node: string): Promise<NodeReading> => {
+    if (!files) return readingOf(await access.exec(node, MODULE_STATE_COMMAND));
+    const live = await access.exec(node, MODULE_LIVE_COMMAND);
+    const reading = readingOf(live);
+    if (reading.kind !== 'read') return reading;
+    let known = files.get(node);
+    if (known?.kernel !== reading.report.kernel) {
+      const result = await access.exec(node, MODULE_FILES_COMMAND);
+      if (result.code !== 0)
+        return { kind: 'unreadable', why: `the files command exited ${result.code}`, raw: rawOf(result) };
+      known = { kernel: reading.report.kernel, output: result.stdout };
+      files.set(node, known);
+    }
+    return { kind: 'read', report: parseModuleState(combineOutputs(live.stdout, known.output)) };
+  };
   const read = async (node: string): Promise<[string, NodeReading]> => {
     try {
-      return [node, readingOf(await access.exec(node, MODULE_STATE_COMMAND))];
+      return [node, await readNode(node)];
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
       return [node, { kind: 'unreadable', why: 'the node could not be reached', raw: text }];

@@ -8,7 +8,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { GuardTracker, judgeGuard, readNodes, type Readings } from '../../helpers/kernel/module-guard.ts';
+import {
+  GuardTracker,
+  judgeGuard,
+  readNodes,
+  type NodeFiles,
+  type Readings,
+} from '../../helpers/kernel/module-guard.ts';
+import {
+  MODULE_FILES_COMMAND,
+  MODULE_LIVE_COMMAND,
+  MODULE_STATE_COMMAND,
+} from '../../helpers/kernel/module-state.ts';
 import type { ExecResult, NodeAccess } from '../../helpers/access/node-access.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
 
@@ -19,10 +30,12 @@ const fixture = (name: string) =>
 class FakeAccess implements NodeAccess {
   readonly kind = 'ssh' as const;
   answers = new Map<string, ExecResult | Error>();
+  commands: string[] = [];
   set(node: string, answer: string | ExecResult | Error): void {
     this.answers.set(node, typeof answer === 'string' ? { stdout: answer, stderr: '', code: 0 } : answer);
   }
-  async exec(node: string): Promise<ExecResult> {
+  async exec(node: string, command: string): Promise<ExecResult> {
+    this.commands.push(command);
     const a = this.answers.get(node);
     if (!a || a instanceof Error) throw a ?? new Error(`no such node ${node}`);
     return a;
@@ -114,6 +127,64 @@ describe('module guard', () => {
     const r = await readNodes(access, ['n1']);
     const g = judgeGuard(r, r);
     expect(g.nodes[0]).to.include({ judgement: 'not judged', why: 'no node access: --node-access none' });
+  });
+
+  describe("with the run's copy of the files facts (NodeFiles)", () => {
+    it('reads the files once per node, then only the live state, and still sees a load', async () => {
+      const access = new FakeAccess();
+      const files: NodeFiles = new Map();
+      access.set('n1', fixture('not-loaded'));
+      const first = await readNodes(access, ['n1'], files);
+      expect(access.commands).to.deep.equal([MODULE_LIVE_COMMAND, MODULE_FILES_COMMAND]);
+      access.commands = [];
+      access.set('n1', fixture('loaded'));
+      const second = await readNodes(access, ['n1'], files);
+      expect(access.commands).to.deep.equal([MODULE_LIVE_COMMAND]);
+      expect(judgeGuard(first, second).nodes[0]).to.include({ judgement: 'broken' });
+    });
+
+    it('keeps the facts of the files from the first reading, not the live output', async () => {
+      const access = new FakeAccess();
+      const files: NodeFiles = new Map();
+      access.set('n1', fixture('not-loaded-blacklisted'));
+      await readNodes(access, ['n1'], files);
+      // The same kernel; its files lines (were the files read again) would say nothing of a blacklist.
+      access.set('n1', fixture('not-loaded-blacklisted').replace(/^config=.*$/gm, ''));
+      const r = (await readNodes(access, ['n1'], files)).get('n1')!;
+      expect(r).to.deep.include({ kind: 'read' });
+      expect(r.kind === 'read' && r.report).to.include({ state: 'not-loaded', blacklisted: true });
+    });
+
+    it('reads the files again under another kernel', async () => {
+      const access = new FakeAccess();
+      const files: NodeFiles = new Map();
+      access.set('n1', fixture('not-loaded'));
+      await readNodes(access, ['n1'], files);
+      access.commands = [];
+      access.set('n1', fixture('not-loaded').replace(/^kernel=.*$/m, 'kernel=9.9.9-other'));
+      await readNodes(access, ['n1'], files);
+      expect(access.commands).to.deep.equal([MODULE_LIVE_COMMAND, MODULE_FILES_COMMAND]);
+      expect(files.get('n1')?.kernel).to.equal('9.9.9-other');
+    });
+
+    it('a files command that fails is an unreadable node with its output', async () => {
+      const access = new FakeAccess();
+      access.exec = async (_node: string, command: string) =>
+        command === MODULE_FILES_COMMAND
+          ? { stdout: '', stderr: 'sh: zcat: Permission denied', code: 1 }
+          : { stdout: fixture('not-loaded'), stderr: '', code: 0 };
+      const r = (await readNodes(access, ['n1'], new Map())).get('n1')!;
+      expect(r).to.deep.include({ kind: 'unreadable', why: 'the files command exited 1' });
+      expect(r.kind === 'unreadable' && r.raw).to.include('Permission denied');
+    });
+
+    it('without a copy, each reading runs the whole state command', async () => {
+      const access = new FakeAccess();
+      access.set('n1', fixture('not-loaded'));
+      await readNodes(access, ['n1']);
+      await readNodes(access, ['n1']);
+      expect(access.commands).to.deep.equal([MODULE_STATE_COMMAND, MODULE_STATE_COMMAND]);
+    });
   });
 
   describe('between tests (GuardTracker)', () => {

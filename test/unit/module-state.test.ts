@@ -2,7 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import {
+  MODULE_FILES_COMMAND,
+  MODULE_LIVE_COMMAND,
   MODULE_STATE_COMMAND,
+  combineOutputs,
   parseModuleState,
   wentFromNotLoadedToLoaded,
   type ModuleState,
@@ -30,6 +33,33 @@ describe('SCTP module state', () => {
       expect(['loaded', 'not-loaded', 'builtin', 'unavailable']).to.include(report.state);
       expect(out).to.match(/^proc_modules=(yes|no)$/m);
       expect(out).to.match(/^proc_net_sctp=(yes|no)$/m);
+    });
+  });
+
+  describe('MODULE_LIVE_COMMAND and MODULE_FILES_COMMAND', () => {
+    it('are read-only too, and together give what the whole command gives', function () {
+      for (const c of [MODULE_LIVE_COMMAND, MODULE_FILES_COMMAND]) {
+        expect(c).to.not.match(/modprobe\s|insmod|rmmod|lsmod|socket/);
+        expect(c).to.not.match(/>\s*\/(proc|sys)/);
+      }
+      if (process.platform !== 'linux') this.skip();
+      const run = (c: string) => execFileSync('sh', ['-c', c], { encoding: 'utf8' });
+      const whole = parseModuleState(run(MODULE_STATE_COMMAND));
+      const parts = parseModuleState(combineOutputs(run(MODULE_LIVE_COMMAND), run(MODULE_FILES_COMMAND)));
+      expect(parts).to.deep.equal(whole);
+    });
+
+    it('combineOutputs takes the live keys from the live output and the rest from the files output', () => {
+      const live = 'kernel=6.1\nproc_modules=yes\nproc_modules_sctp=sctp 1 0 - Live\nmodule_file=/ignored\n';
+      const files = 'kernel=5.0\nmodule_tree=yes\nmodule_file=/lib/modules/6.1/sctp.ko\n';
+      expect(combineOutputs(live, files).split('\n')).to.deep.equal([
+        'kernel=6.1',
+        'proc_modules=yes',
+        'proc_modules_sctp=sctp 1 0 - Live',
+        'module_tree=yes',
+        'module_file=/lib/modules/6.1/sctp.ko',
+        '',
+      ]);
     });
   });
 

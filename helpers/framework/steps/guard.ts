@@ -3,8 +3,16 @@
  * start (startRunGuard), before and after each guarded test, and at run end
  * (endRunGuard). The guard holds for the basic tier always, and for any test
  * run with the userspace agent: userspace SCTP works only while sctp.ko is out.
+ * A run reads each node's module files, kernel config and modprobe
+ * configuration once (NodeFiles); every reading reads the live state.
  */
-import { GuardTracker, judgeGuard, readNodes, type RunGuard } from '../../kernel/module-guard.ts';
+import {
+  GuardTracker,
+  judgeGuard,
+  readNodes,
+  type NodeFiles,
+  type RunGuard,
+} from '../../kernel/module-guard.ts';
 import type { GuardResult } from '../outcome.ts';
 import { nodeNames, type RunContext } from '../run-context.ts';
 import { TIER, type Tier } from '../story.ts';
@@ -13,7 +21,11 @@ const trackers = new WeakMap<RunContext, GuardTracker>();
 
 function tracker(ctx: RunContext): GuardTracker {
   let t = trackers.get(ctx);
-  if (!t) trackers.set(ctx, (t = new GuardTracker(() => readNodes(ctx.access, nodeNames(ctx)))));
+  if (!t) {
+    const files: NodeFiles = new Map();
+    t = new GuardTracker(() => readNodes(ctx.access, nodeNames(ctx), files));
+    trackers.set(ctx, t);
+  }
   return t;
 }
 
