@@ -73,6 +73,15 @@ describe('sctp-e2e run against the local cluster', function () {
     const record = JSON.parse(readFileSync(join(reportDir, 'run.json'), 'utf8'));
     expect(record.guard.start).to.deep.equal([{ node: 'sctp-e2e-node1', state: 'unavailable' }]);
     expect(record.guard.findings).to.deep.equal([]);
+    // One tracker saw the whole run: the start, before and after every test, the end
+    // (the CLI and the test files once had a tracker each, and the run's record only two readings).
+    expect(record.guard.reads.count).to.equal(2 + 2 * record.tests.length);
+    // Each test says where its time went.
+    for (const t of record.tests)
+      expect(
+        t.steps.map((s: { step: string }) => s.step),
+        t.title,
+      ).to.include.members(['module guard', 'rest of the body', 'cleanup']);
     expect(await leftoverNamespaces()).to.equal('');
   });
 

@@ -17,7 +17,15 @@ import type { GuardResult } from '../outcome.ts';
 import { nodeNames, type RunContext } from '../run-context.ts';
 import { TIER, type Tier } from '../story.ts';
 
-const trackers = new WeakMap<RunContext, GuardTracker>();
+// The CLI reads at the run's start and end, the tests before and after
+// each; mocha may give the test files their own copy of this module (see
+// run-context.ts), and a module-level map would then hold two trackers for
+// one run: the CLI's saw only the start and the end, so a load a test's
+// guard had caught came back as a finding "outside any test's guard", and
+// the run's reading times counted two readings. One map, on globalThis.
+const TRACKERS = Symbol.for('sctp-e2e.guard-trackers');
+const trackers = ((globalThis as { [TRACKERS]?: WeakMap<RunContext, GuardTracker> })[TRACKERS] ??=
+  new WeakMap());
 
 function tracker(ctx: RunContext): GuardTracker {
   let t = trackers.get(ctx);
