@@ -12,6 +12,7 @@
  *   known    failed as the known-failures profile says it does (counted as skipped)
  */
 import type { Story, Tier } from './story.ts';
+import type { StepTime } from './timeline.ts';
 
 export type Verdict = 'passed' | 'failed' | 'error' | 'skipped' | 'known';
 
@@ -64,6 +65,8 @@ export interface TestOutcome {
   guard?: GuardResult;
   evidence: Evidence[];
   durationMs: number;
+  /** Where the time went (helpers/framework/timeline.ts); absent for a test skipped before it ran. */
+  steps?: StepTime[];
 }
 
 /** The counts of a run; `failed` includes errors and `skipped` includes known failures (the console line). */

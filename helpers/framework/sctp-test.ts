@@ -18,6 +18,7 @@ import { Cleanup } from './cleanup.ts';
 import { knownEntryFor } from './known.ts';
 import { createRunNamespace } from '../access/namespaces.ts';
 import type { Evidence, TestOutcome } from './outcome.ts';
+import { Timeline, type StepTime } from './timeline.ts';
 import { podsAndEvents } from '../access/pod-evidence.ts';
 import { run, type RunContext } from './run-context.ts';
 import { labelTest, renderInAllure } from './steps/allure.ts';
@@ -48,6 +49,8 @@ export interface TestEnv {
   parameter(name: string, value: string): void;
   /** Ends the test as skipped: the cluster cannot be judged on this point. */
   skip(reason: string): never;
+  /** Runs `work` as a named step of the test's timeline (TestOutcome.steps). */
+  time<T>(step: string, work: () => Promise<T>): Promise<T>;
 }
 
 /** What sctpIt hangs on mocha's Test: the story at declaration, the outcome once run. */
@@ -67,7 +70,11 @@ export function sctpIt(title: string, story: Story, body: (t: TestEnv) => Promis
 
     const evidence: Evidence[] = [];
     let thrown: unknown;
+    const steps = new Timeline(); // the body's, named by the helpers it calls
+    let bodyMs = 0;
+    let cleanupMs = 0;
     const gate = await gateSkipReason(ctx, tier);
+    const guardStarted = performance.now();
     const guard = gate
       ? undefined
       : await guarded(ctx, tier, fullTitle, async () => {
@@ -76,27 +83,35 @@ export function sctpIt(title: string, story: Story, body: (t: TestEnv) => Promis
           const env: TestEnv = {
             ctx,
             cleanup,
-            namespace: async (purpose, options) => {
-              const ns = await createRunNamespace(ctx.kube, ctx.config.runId, purpose, cleanup, options);
-              namespaces.push(ns);
-              return ns;
-            },
+            namespace: (purpose, options) =>
+              steps.time('namespaces', async () => {
+                const ns = await createRunNamespace(ctx.kube, ctx.config.runId, purpose, cleanup, options);
+                namespaces.push(ns);
+                return ns;
+              }),
             uses: (...names) => void namespaces.push(...names.filter((n) => !namespaces.includes(n))),
             evidence: (name, text) => void evidence.push({ name, text }),
             parameter: (name, value) => void allure.parameter(name, value),
             skip: (reason) => {
               throw new SkipTest(reason);
             },
+            time: (step, work) => steps.time(step, work),
           };
+          const bodyStarted = performance.now();
           try {
             await body(env);
           } catch (err) {
             thrown = err;
             // Read while the pods still exist: cleanup removes their namespaces.
             if (!(err instanceof SkipTest))
-              evidence.push(...toEvidence(await podsAndEvents(ctx.kube, namespaces)));
+              evidence.push(
+                ...toEvidence(await steps.time('evidence', () => podsAndEvents(ctx.kube, namespaces))),
+              );
           } finally {
+            bodyMs = performance.now() - bodyStarted;
+            const cleanupStarted = performance.now();
             const leftovers = await cleanup.run();
+            cleanupMs = performance.now() - cleanupStarted;
             if (leftovers.length) evidence.push({ name: 'cleanup problems', text: leftovers.join('\n') });
           }
         });
@@ -111,6 +126,9 @@ export function sctpIt(title: string, story: Story, body: (t: TestEnv) => Promis
       known: knownEntryFor(fullTitle, ctx.known),
       evidence,
       durationMs: Date.now() - started,
+      steps: gate
+        ? undefined
+        : timeOf({ guardMs: performance.now() - guardStarted, bodyMs, cleanupMs, body: steps }),
     });
     test.outcome = outcome;
     await renderInAllure(outcome);
@@ -118,6 +136,21 @@ export function sctpIt(title: string, story: Story, body: (t: TestEnv) => Promis
   });
   // Known at declaration, so a listing (and the coverage matrix) has it without running the test.
   declared.story = story;
+}
+
+/**
+ * The test's timeline: the module guard's readings (what guarded() took
+ * beyond the body and cleanup), the body's named steps, what the body spent
+ * outside them, and the cleanup.
+ */
+function timeOf(t: { guardMs: number; bodyMs: number; cleanupMs: number; body: Timeline }): StepTime[] {
+  const ms = (n: number) => Math.max(0, Math.round(n));
+  return [
+    { step: 'module guard', ms: ms(t.guardMs - t.bodyMs - t.cleanupMs) },
+    ...t.body.steps(),
+    { step: 'rest of the body', ms: ms(t.bodyMs - t.body.total()) },
+    { step: 'cleanup', ms: ms(t.cleanupMs) },
+  ];
 }
 
 const toEvidence = (pairs: Array<[string, string]>): Evidence[] =>

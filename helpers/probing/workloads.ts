@@ -9,10 +9,12 @@ import type { TestEnv } from '../framework/sctp-test.ts';
 /** Creates pods in parallel and returns them Running and Ready. */
 export async function startPods(t: TestEnv, namespace: string, pods: k8s.V1Pod[]): Promise<k8s.V1Pod[]> {
   const { kube, config } = t.ctx;
-  await Promise.all(pods.map((body) => kube.core.createNamespacedPod({ namespace, body })));
-  return Promise.all(
-    pods.map((p) => waitForPodRunning(kube, namespace, p.metadata!.name!, config.podTimeout * 1000)),
-  );
+  return t.time('pods Running', async () => {
+    await Promise.all(pods.map((body) => kube.core.createNamespacedPod({ namespace, body })));
+    return Promise.all(
+      pods.map((p) => waitForPodRunning(kube, namespace, p.metadata!.name!, config.podTimeout * 1000)),
+    );
+  });
 }
 
 export async function createService(
@@ -25,6 +27,15 @@ export async function createService(
 
 /** The EndpointSlices of a Service once they list `count` ready endpoints. */
 export async function waitForEndpoints(
+  t: TestEnv,
+  namespace: string,
+  service: string,
+  count: number,
+): Promise<k8s.V1EndpointSlice[]> {
+  return t.time('endpoints ready', () => endpointsReady(t, namespace, service, count));
+}
+
+function endpointsReady(
   t: TestEnv,
   namespace: string,
   service: string,

@@ -157,7 +157,7 @@ function scenario(model: SharedModel, s: Scenario): void {
       `${s.expected.counts().connected} connected, ${s.expected.counts().blocked} blocked`,
     );
 
-    const { namespaces, pods } = await model.use(t, s.title, mark);
+    const { namespaces, pods } = await t.time('truth-table model', () => model.use(t, s.title, mark));
     t.evidence('pods', podTable(pods));
 
     const observe = (expected?: Reachability) =>
@@ -167,12 +167,8 @@ function scenario(model: SharedModel, s: Scenario): void {
     // Positive control: with no policy every pod reaches every pod on both
     // ports over SCTP. Without it, a blocked cell would prove nothing.
     const all = Reachability.allowAll();
-    const before = await observeUntil(
-      t,
-      'every SCTP cell to connect with no policy',
-      all,
-      timeoutMs,
-      observe,
+    const before = await t.time('probing with no policy', () =>
+      observeUntil(t, 'every SCTP cell to connect with no policy', all, timeoutMs, observe),
     );
     if (!before.settled) {
       t.evidence(
@@ -214,12 +210,8 @@ function scenario(model: SharedModel, s: Scenario): void {
     );
     mark(`policy created: ${s.policies.map((p) => `${p.in}/${p.body.metadata!.name}`).join(', ')}`);
 
-    const after = await observeUntil(
-      t,
-      'the observed SCTP truth table to equal the expected',
-      s.expected,
-      timeoutMs,
-      observe,
+    const after = await t.time('probing until the policy is in force', () =>
+      observeUntil(t, 'the observed SCTP truth table to equal the expected', s.expected, timeoutMs, observe),
     );
     const diffs = s.expected.differences(after.last.reachability);
     mark(

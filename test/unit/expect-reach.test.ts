@@ -21,6 +21,7 @@ function env(): ReachEnv & { shown: string[] } {
   return {
     ctx: { config: { probeTimeout: 3, ruleTimeout: 0.3 } },
     evidence: (name, text) => void shown.push(`${name}: ${text}`),
+    time: (_step, work) => work(),
     shown,
   };
 }
@@ -115,6 +116,39 @@ describe('expectReach: a path passes only on an observed round trip to every tar
     expect((v as Error).message).to.include(
       'SCTP 198.19.128.9:7777 (8 streams, 64 KiB message): no reply within 3 s',
     );
+  });
+
+  it('tries short probes first (1 s, 2 s), then whole ones, and passes on the first round trip', async () => {
+    const timeouts: Array<number | undefined> = [];
+    let n = 0;
+    const slowRules: Prober = {
+      probe: async (targets, timeout) => {
+        timeouts.push(timeout);
+        const ok = ++n >= 4; // the Service's rules arrive after three attempts
+        return targets.map((t): ProbeResult => ({
+          ...t,
+          result: ok ? 'connected' : 'timeout',
+          raw: '{}',
+        }));
+      },
+    };
+    const t = { ...env(), ctx: { config: { probeTimeout: 3, ruleTimeout: 10 } } };
+    expect(await verdictOf(expectReach(t, slowRules, 'pod → Service', TARGETS))).to.equal('passed');
+    expect(timeouts).to.deep.equal([1, 2, 3, 3]);
+  });
+
+  it('fails only on a whole-length probe: a deadline before one brings one more', async () => {
+    const timeouts: Array<number | undefined> = [];
+    const never: Prober = {
+      probe: async (targets, timeout) => {
+        timeouts.push(timeout);
+        return targets.map((t): ProbeResult => ({ ...t, result: 'timeout', raw: '{}' }));
+      },
+    };
+    const v = await verdictOf(expectReach(env(), never, 'pod → Service', TARGETS));
+    expect(timeouts[0]).to.equal(1);
+    expect(timeouts[timeouts.length - 1]).to.equal(3);
+    expect((v as Error).message).to.include('no reply within 3 s');
   });
 
   it('an answer from the wrong pod fails the test', async () => {

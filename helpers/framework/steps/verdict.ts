@@ -9,6 +9,7 @@
  *    else failed (saying so when an entry did not match);
  *  - the body skipped: skipped with its reason; else passed.
  */
+import type { StepTime } from '../timeline.ts';
 import { errorText, TestError } from '../errors.ts';
 import { entryRef, type KnownFailure } from '../known.ts';
 import { guardBroken, guardUnreadable } from '../../kernel/module-guard.ts';
@@ -41,6 +42,7 @@ export interface VerdictInput {
   known?: KnownFailure;
   evidence: Evidence[];
   durationMs: number;
+  steps?: StepTime[];
 }
 
 export function decideOutcome(i: VerdictInput): TestOutcome {
@@ -53,6 +55,7 @@ export function decideOutcome(i: VerdictInput): TestOutcome {
     guard: i.guard,
     evidence: [...i.evidence],
     durationMs: i.durationMs,
+    steps: i.steps,
   };
   const body = i.body;
   const bodyFailure = body.kind === 'failed' || body.kind === 'error' ? body.message : undefined;
