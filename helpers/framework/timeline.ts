@@ -5,8 +5,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * endpoints ready, probing, the module guard, cleanup…), each summed over
  * the times it ran, in the order first seen. A step inside another (the
  * truth-table model's pods inside "truth-table model") counts only in the
- * outer one; steps that run side by side are each counted whole. bin/benchmark prints them per test: the levers of
- * a faster run are chosen from these, not guessed.
+ * outer one; steps that run side by side are each counted whole.
+ * bin/benchmark prints them per test: the levers of a faster run are chosen
+ * from these, not guessed.
  */
 export interface StepTime {
   step: string;
@@ -28,7 +29,7 @@ export class Timeline {
     }
   }
 
-  add(step: string, ms: number): void {
+  private add(step: string, ms: number): void {
     this.ms.set(step, (this.ms.get(step) ?? 0) + ms);
   }
 

@@ -32,30 +32,23 @@ export async function waitForEndpoints(
   service: string,
   count: number,
 ): Promise<k8s.V1EndpointSlice[]> {
-  return t.time('endpoints ready', () => endpointsReady(t, namespace, service, count));
-}
-
-function endpointsReady(
-  t: TestEnv,
-  namespace: string,
-  service: string,
-  count: number,
-): Promise<k8s.V1EndpointSlice[]> {
-  return poll(
-    `EndpointSlices of ${namespace}/${service} with ${count} ready endpoint(s)`,
-    { timeoutMs: t.ctx.config.ruleTimeout * 1000 },
-    async () => {
-      const slices = (
-        await t.ctx.kube.discovery.listNamespacedEndpointSlice({
-          namespace,
-          labelSelector: `kubernetes.io/service-name=${service}`,
-        })
-      ).items;
-      const ready = slices
-        .flatMap((s) => s.endpoints ?? [])
-        .filter((e) => e.conditions?.ready !== false).length;
-      if (ready >= count) return slices;
-      throw new Error(`${slices.length} slice(s), ${ready} ready endpoint(s)`);
-    },
+  return t.time('endpoints ready', () =>
+    poll(
+      `EndpointSlices of ${namespace}/${service} with ${count} ready endpoint(s)`,
+      { timeoutMs: t.ctx.config.ruleTimeout * 1000 },
+      async () => {
+        const slices = (
+          await t.ctx.kube.discovery.listNamespacedEndpointSlice({
+            namespace,
+            labelSelector: `kubernetes.io/service-name=${service}`,
+          })
+        ).items;
+        const ready = slices
+          .flatMap((s) => s.endpoints ?? [])
+          .filter((e) => e.conditions?.ready !== false).length;
+        if (ready >= count) return slices;
+        throw new Error(`${slices.length} slice(s), ${ready} ready endpoint(s)`);
+      },
+    ),
   );
 }
