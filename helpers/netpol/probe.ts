@@ -1,6 +1,6 @@
 /**
  * Probing the model: every pod dials every pod on every model port over SCTP.
- * Each source pod makes all its probes with one `probe()` (one exec, the
+ * Each source pod makes all its probes with one `probe()` (one command, the
  * probes concurrent inside it), and all sources run at once, so one round
  * takes about one cell timeout however many cells are blocked.
  *
@@ -11,14 +11,12 @@
  * and the test that meets it is an error (see verdict.ts).
  */
 import {
-  inPod,
   probe,
   type Agent,
   type Executor,
   type ProbeResult,
   type ProbeResultKind,
 } from '../probing/agent.ts';
-import type { Kube } from '../access/kube.ts';
 import {
   CELLS,
   MODEL_PODS,
@@ -70,11 +68,6 @@ export interface Observation {
 
 /** How to run a command in a deployed pod. */
 export type ExecFor = (pod: DeployedPod) => Executor;
-
-export const execInPod =
-  (kube: Kube): ExecFor =>
-  (p) =>
-    inPod(kube, p.namespace, p.name, p.container);
 
 function deployedOf(pods: readonly DeployedPod[]): (m: ModelPod) => DeployedPod {
   const byId = new Map(pods.map((p) => [podId(p), p]));

@@ -21,9 +21,10 @@ import { errorText, TestError } from '../framework/errors.ts';
 import { nodeNames } from '../framework/run-context.ts';
 import type { TestEnv } from '../framework/sctp-test.ts';
 import { createRunNamespace } from '../access/namespaces.ts';
+import { PodSessions } from '../probing/pod-session.ts';
 import { startPods } from '../probing/workloads.ts';
 import { NAMESPACES, PODS, namespaceLabels, podLabels, type ModelNamespace } from './model.ts';
-import type { DeployedPod } from './probe.ts';
+import type { DeployedPod, ExecFor } from './probe.ts';
 
 const CONTAINER = 'agent';
 
@@ -34,11 +35,14 @@ export interface DeployedModel {
   deployedBy: string;
   /** Which pods run on which node ("node1: x/a x/c …; node2: x/b …"). */
   placement: string;
+  /** Runs commands in a model pod through one exec session per pod, kept while the model lives. */
+  exec: ExecFor;
 }
 
 export class SharedModel {
   private current?: Promise<DeployedModel>;
   private cleanup = new Cleanup();
+  private sessions?: PodSessions;
   private generation = 0;
 
   /**
@@ -69,6 +73,8 @@ export class SharedModel {
   /** Deletes the model's namespaces without waiting for them to go; never throws (the run's sweep checks). */
   async remove(): Promise<string[]> {
     this.current = undefined;
+    this.sessions?.close();
+    this.sessions = undefined;
     const done = this.cleanup;
     this.cleanup = new Cleanup();
     return done.run();
@@ -119,7 +125,14 @@ export class SharedModel {
         return { ns, pod: p, namespace: namespaces[ns], name: p, container: CONTAINER, ip };
       }),
     );
-    return { namespaces, pods, deployedBy: title, placement: byNode.join('; ') };
+    const sessions = (this.sessions = new PodSessions(kube));
+    return {
+      namespaces,
+      pods,
+      deployedBy: title,
+      placement: byNode.join('; '),
+      exec: (p) => sessions.executor(p.namespace, p.name, p.container),
+    };
   }
 
   /** Why `model`'s pods cannot serve the next scenario: one not Running, without restarts, at the IP it was probed at. */

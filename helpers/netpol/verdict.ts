@@ -26,24 +26,27 @@ export function cellVerdict(result: ProbeResult): CellVerdict {
 /**
  * Seconds a loaded node needs to show that the agents are up, beyond which a
  * cell that has not connected is blocked. One matrix round starts 162
- * associations at once, each from its own process in one of 9 concurrent
- * execs: on the 2-core local cluster the run queue reaches 60 to 150 and the
- * probing stacks' threads wait seconds for a CPU (the agents' raw output
- * then says "association up but 0 of 1 replies": nothing was dropped, the
- * answer came too late; no firewall drop counted). Measured on the local
- * cluster with no policy, 27 fresh pods, 2430 first-round cells: 2 s → 110
- * timed out (4.5 %; loopback cells that never leave their pod among them,
- * so no rule or conntrack entry was involved); 4 s → 1 (0.04 %), which the
- * second round, on a lightly loaded node, then finds connected.
+ * associations at once on the 2-core local cluster, where the probing
+ * stacks' threads can wait for a CPU (the agents' raw output then says
+ * "association up but 0 of 1 replies": nothing was dropped, the answer came
+ * too late). When each round also made 9 execs (runc exec, each time), 2 s
+ * left 110 of 2430 first-round cells timed out with no policy (27 fresh
+ * pods) and 4 s one. With one exec session per model pod
+ * (probing/pod-session.ts), measured with no policy on one node: the
+ * suite's 9 pods, 0 of 3240 cells at a 1.5 s cell (fresh pods, first rounds
+ * included) and 0 of 3240 at 1 s; three models at once (27 pods, three
+ * times the suite's load), 6 and 52 of 7290 at 2 s
+ * (`test/stress/probe-matrix.ts`). One second covers the suite's load with
+ * room; the second round still confirms every blocked cell.
  */
-export const LOADED_NODE_MS = 2000;
+export const LOADED_NODE_MS = 1000;
 
 /**
  * Seconds per cell: long enough that a lost INIT is sent again and answered
  * (the first retransmission comes after the probing stack's RTO.Initial; one
  * more second for that INIT's handshake and the message's reply) on a node
  * loaded by the matrix itself (LOADED_NODE_MS). usrsctp agent: RTO.Initial
- * 0.5 s → 4 s; kernel SCTP (agnhost): 3 s → 6 s.
+ * 0.5 s → 3 s; kernel SCTP (agnhost): 3 s → 5 s.
  */
 export function cellTimeoutSeconds(agent: Pick<Agent, 'initRetransmitMs'>): number {
   return Math.ceil((agent.initRetransmitMs + 1000 + LOADED_NODE_MS) / 1000);

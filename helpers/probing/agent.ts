@@ -63,7 +63,7 @@ export function inPod(kube: Kube, namespace: string, pod: string, container: str
  * over plain HTTP gets the Status with it (e.g. the admission policy's
  * message).
  */
-async function execFailure(
+export async function execFailure(
   kube: Kube,
   namespace: string,
   pod: string,

@@ -29,7 +29,6 @@ import {
 import { SharedModel } from '../../helpers/netpol/shared-model.ts';
 import {
   describeResults,
-  execInPod,
   probeMatrix,
   renderResults,
   type DeployedPod,
@@ -157,11 +156,10 @@ function scenario(model: SharedModel, s: Scenario): void {
       `${s.expected.counts().connected} connected, ${s.expected.counts().blocked} blocked`,
     );
 
-    const { namespaces, pods } = await t.time('truth-table model', () => model.use(t, s.title, mark));
+    const { namespaces, pods, exec } = await t.time('truth-table model', () => model.use(t, s.title, mark));
     t.evidence('pods', podTable(pods));
 
-    const observe = (expected?: Reachability) =>
-      probeMatrix(ctx.agent, execInPod(ctx.kube), pods, cellTimeout, expected);
+    const observe = (expected?: Reachability) => probeMatrix(ctx.agent, exec, pods, cellTimeout, expected);
     const timeoutMs = ctx.config.ruleTimeout * 1000;
 
     // Positive control: with no policy every pod reaches every pod on both

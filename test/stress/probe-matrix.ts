@@ -5,7 +5,7 @@
  * no policy in force, as root on the local cluster:
  *
  *   node --import tsx test/stress/probe-matrix.ts [--rounds 15] [--models 3] \
- *     [--cell-timeout 2] [--form each|pipeline]
+ *     [--cell-timeout 2] [--form each|pipeline] [--exec session|each]
  *
  * It deploys `--models` copies of the 3 × 3 model (namespaces labelled for a
  * run, removed at the end and on Ctrl-C), then probes every model's full
@@ -14,12 +14,16 @@
  * policy every cell must connect, so each one is a false "blocked".
  * `--form pipeline` probes the way the suite did before `agent probe-each`
  * (one `sh | agent probe | sed` pipeline per target), for comparison.
+ * `--exec each` runs every pod's probes of a round in an exec of their own,
+ * as the suite did before it kept one exec session per model pod
+ * (helpers/probing/pod-session.ts).
  */
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { MODEL_PODS, CELLS, cellId } from '../../helpers/netpol/model.ts';
 import { probeCells, type DeployedPod, type CellResult } from '../../helpers/netpol/probe.ts';
 import { batch, inPod, UsrsctpAgent, type ProbeTarget } from '../../helpers/probing/agent.ts';
+import { PodSessions } from '../../helpers/probing/pod-session.ts';
 import { loadKubeConfig, makeKube } from '../../helpers/access/kube.ts';
 
 const { values } = parseArgs({
@@ -28,6 +32,7 @@ const { values } = parseArgs({
     models: { type: 'string', default: '3' },
     'cell-timeout': { type: 'string', default: '2' },
     form: { type: 'string', default: 'each' },
+    exec: { type: 'string', default: 'session' },
     image: { type: 'string', default: process.env.SCTP_E2E_AGENT_IMAGE ?? 'localhost/sctp-e2e/agent:0.4.0' },
     kubeconfig: {
       type: 'string',
@@ -39,6 +44,7 @@ const rounds = Number(values.rounds);
 const models = Number(values.models);
 const cellTimeout = Number(values['cell-timeout']);
 if (values.form !== 'each' && values.form !== 'pipeline') throw new Error('--form each|pipeline');
+if (values.exec !== 'session' && values.exec !== 'each') throw new Error('--exec session|each');
 
 /** The pre-probe-each command: one shell pipeline per target (kept here only to compare). */
 class PipelineAgent extends UsrsctpAgent {
@@ -96,7 +102,11 @@ try {
     }
     deployed.push(pods);
   }
-  const execFor = (p: DeployedPod) => inPod(kube, p.namespace, p.name, p.container);
+  const sessions = new PodSessions(kube);
+  const execFor = (p: DeployedPod) =>
+    values.exec === 'session'
+      ? sessions.executor(p.namespace, p.name, p.container)
+      : inPod(kube, p.namespace, p.name, p.container);
   let cells = 0;
   const notConnected: CellResult[] = [];
   const roundMs: number[] = [];
@@ -119,10 +129,11 @@ try {
   }, {});
   roundMs.sort((a, b) => a - b);
   console.log(
-    `form=${values.form} models=${models} pods=${models * MODEL_PODS.length} cell-timeout=${cellTimeout}s rounds=${rounds}: ` +
+    `form=${values.form} exec=${values.exec} models=${models} pods=${models * MODEL_PODS.length} cell-timeout=${cellTimeout}s rounds=${rounds}: ` +
       `${cells} cells, ${notConnected.length} not connected ${JSON.stringify(byKind)} ` +
       `(${((100 * notConnected.length) / cells).toFixed(2)} %); round median ${roundMs[Math.floor(roundMs.length / 2)]} ms`,
   );
+  sessions.close();
 } finally {
   await cleanup();
 }
