@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { tempDir } from '../temp-dir.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import { sctpE2e, type CliRun } from './local-cluster.ts';
 
@@ -52,6 +53,7 @@ function failureText(run: CliRun, fragment: string): string {
 }
 
 const table: string[] = [];
+const REPORT_DIR = tempDir('sctp-e2e-fault-');
 
 /**
  * The rows run since the last print, as the harness prints them: fault |
@@ -65,7 +67,7 @@ export function printTable(title: string): void {
 
 /** Breaks the cluster as the row says, runs its tests, repairs, runs them again; throws what went wrong. */
 export async function runRow(fault: Fault): Promise<void> {
-  const args = ['run', '--focus', focusOf(fault), '--report-dir', `/tmp/sctp-e2e-fault-${process.pid}`];
+  const args = ['run', '--focus', focusOf(fault), '--report-dir', REPORT_DIR];
   if (fault.connectivity)
     args.push('--disruptive', '--known', join(ROOT, 'fixtures', 'known', 'local-cluster.yaml'));
   await fault.apply();

@@ -6,8 +6,8 @@
  * plugin's pod, run the way Sonobuoy's worker runs it, leaves its JUnit and
  * the done file where the worker looks.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { tempDir } from '../temp-dir.ts';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { execa } from 'execa';
@@ -20,7 +20,7 @@ import { accessName, clusterRoleRules } from '../../helpers/access/rbac.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import { clusterEnv, clusterUp, kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-job-'));
+const tmp = tempDir('sctp-e2e-job-');
 const BASIC = '\\[Feature:SCTP\\]';
 /** A few quick tests: enough to see a run start, judge and report. */
 const FEW = '\\[Feature:SCTP\\] declaring SCTP Services';

@@ -9,8 +9,8 @@
  * Each row finds its moment by watching the API (the namespaces the run
  * makes) or the run's own console, not by guessing a delay.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
+import { tempDir } from '../temp-dir.ts';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { execa, type ResultPromise } from 'execa';
@@ -21,7 +21,7 @@ import { ROOT } from '../../helpers/framework/runner.ts';
 import { clusterUp, KUBECONFIG, kubectl, sctpE2e } from './local-cluster.ts';
 
 const CLI = join(ROOT, 'bin', 'sctp-e2e');
-const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-lifecycle-'));
+const tmp = tempDir('sctp-e2e-lifecycle-');
 /** One quick basic-tier test: one namespace, one pod, a Service. */
 const ONE_TEST = 'SCTP ServicePorts of type ClusterIP';
 const kube = () => makeKube(loadKubeConfig({ kubeconfig: KUBECONFIG }));

@@ -8,8 +8,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { expect } from 'chai';
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../temp-dir.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import { poll } from '../../helpers/framework/poll.ts';
 import { printTable, runRow, type Fault } from './fault-harness.ts';
@@ -25,7 +24,7 @@ import {
 } from './local-cluster.ts';
 
 const NODES = ['sctp-e2e-node1', 'sctp-e2e-node2'];
-const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-nodes-'));
+const tmp = tempDir('sctp-e2e-nodes-');
 
 /**
  * Counts, on the fabric's bridge, the VXLAN packets (UDP 8472) whose inner

@@ -11,7 +11,8 @@
  * With chromium on PATH (Debian: apt-get install chromium) it also takes
  * screenshots of the HTML report: SCTP_E2E_SCREENSHOTS (default /tmp).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tempDir } from '../temp-dir.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -23,7 +24,7 @@ import { clusterUp, componentPid, sctpE2e, stopComponent, type CliRun } from './
 const FOCUS = 'does not allow TCP or UDP';
 const TITLE =
   '[sig-network] SCTP [Feature:SCTP] NetworkPolicy A NetworkPolicy matching an SCTP port does not allow TCP or UDP traffic';
-const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-report-'));
+const tmp = tempDir('sctp-e2e-report-');
 const SHOTS = process.env.SCTP_E2E_SCREENSHOTS ?? tmpdir();
 
 /**
@@ -50,7 +51,7 @@ const detail = (run: CliRun) => `${run.stdout.slice(-6000)}\n${run.stderr}`;
 async function screenshot(url: string, file: string): Promise<boolean> {
   const which = await execa('sh', ['-c', 'command -v chromium'], { reject: false });
   if (which.exitCode !== 0) return false;
-  const profile = mkdtempSync(join(tmpdir(), 'chromium-'));
+  const profile = tempDir('chromium-');
   const r = await execa(
     which.stdout.trim(),
     [

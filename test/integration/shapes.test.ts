@@ -9,8 +9,8 @@
  * cluster goes back to the default shape after, and that switch leaves no
  * rule of the second shape behind.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { tempDir } from '../temp-dir.ts';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { ROOT } from '../../helpers/framework/runner.ts';
@@ -26,7 +26,7 @@ import {
   sctpE2e,
 } from './local-cluster.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-shape-'));
+const tmp = tempDir('sctp-e2e-shape-');
 
 /** What the node runs (kube-proxy's own word, the engine's binary) and which rules of each the node holds. */
 async function dataplane(): Promise<Record<string, string | boolean>> {

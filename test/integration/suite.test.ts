@@ -4,8 +4,8 @@
  * pod (the module guard runs both ways), reports land in the report dir, and
  * every way of getting the configuration wrong ends in exit 2 with one line.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tempDir } from '../temp-dir.ts';
 import { dirname, join } from 'node:path';
 import { expect } from 'chai';
 import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
@@ -22,7 +22,7 @@ import {
   type CliRun,
 } from './local-cluster.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'sctp-e2e-suite-'));
+const tmp = tempDir('sctp-e2e-suite-');
 
 /**
  * The run's namespaces once deleted: the run asks for their deletion and does

@@ -1,5 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { tempDir } from '../temp-dir.ts';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { existsSync, statSync } from 'node:fs';
@@ -13,7 +13,7 @@ import {
 } from '../../helpers/framework/config.ts';
 import { SuiteError } from '../../helpers/framework/errors.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'sctp-e2e-config-'));
+const dir = tempDir('sctp-e2e-config-');
 const noLocal = join(dir, 'absent-env');
 const load = (flags = {}, env: NodeJS.ProcessEnv = {}, configFile?: string, localEnvFile = noLocal) =>
   loadConfig({ flags, env, configFile, localEnvFile, runId: 'r1' });

@@ -3,15 +3,15 @@
  * preflight's list and nothing more, every object carries the run's label,
  * and the pod gets this run's settings but none that only make sense here.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { tempDir } from '../temp-dir.ts';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { loadConfig } from '../../helpers/framework/config.ts';
 import { jobNames, jobObjects } from '../../helpers/in-cluster/job.ts';
 import { accessName, clusterRoleRules, REQUIRED_ACCESS } from '../../helpers/access/rbac.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'sctp-e2e-job-'));
+const dir = tempDir('sctp-e2e-job-');
 const known = join(dir, 'known.yaml');
 writeFileSync(known, 'known: []\n');
 const key = join(dir, 'id_ed25519');

@@ -3,8 +3,8 @@
  * guard saw and the known-failures entry (helpers/framework/steps/verdict.ts), and the
  * known-failures profile's checks (helpers/framework/known.ts).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { tempDir } from '../temp-dir.ts';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { TestError } from '../../helpers/framework/errors.ts';
@@ -116,7 +116,7 @@ describe('a test outcome', () => {
 });
 
 describe('known-failures profile', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sctp-e2e-known-'));
+  const dir = tempDir('sctp-e2e-known-');
   const profile = (yaml: string) => {
     const p = join(dir, `${Math.random()}.yaml`);
     writeFileSync(p, yaml);
