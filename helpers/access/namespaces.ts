@@ -3,6 +3,7 @@
  * so that the run removes it, and `sctp-e2e cleanup` finds leftovers of runs
  * that crashed.
  */
+import { perProcess } from '../framework/per-process.ts';
 import type { Kube } from './kube.ts';
 import { apiStatus } from './kube.ts';
 import type { Cleanup } from '../framework/cleanup.ts';
@@ -22,18 +23,17 @@ export function namespaceName(runId: string, purpose: string): string {
 /**
  * The run-level record of namespace creation, shared by every test: once the
  * run stops (a signal), no new namespace may appear, and a create already on
- * its way is awaited so that the final sweep by the run label sees it. On
- * globalThis for the same reason as the open run (see run-context.ts).
+ * its way is awaited so that the final sweep by the run label sees it. One
+ * per process, as the open run (see per-process.ts).
  */
 interface Creations {
   stopping: boolean;
   inFlight: Set<Promise<unknown>>;
 }
-const CREATIONS = Symbol.for('sctp-e2e.namespace-creations');
-const creations = ((globalThis as { [CREATIONS]?: Creations })[CREATIONS] ??= {
+const creations = perProcess<Creations>('namespace-creations', () => ({
   stopping: false,
   inFlight: new Set(),
-});
+}));
 
 export class RunStopping extends Error {
   constructor(name: string) {

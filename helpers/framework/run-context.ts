@@ -4,6 +4,7 @@
  * cluster, so everything that makes a run impossible to judge is found here
  * and reported as a SuiteError (exit 2), before any test starts.
  */
+import { perProcess } from './per-process.ts';
 import type * as k8s from '@kubernetes/client-node';
 import { makeAgent, type Agent } from '../probing/agent.ts';
 import { loadKnownFailures, type KnownFailure } from './known.ts';
@@ -42,10 +43,6 @@ export interface RunContext {
   known: KnownFailure[];
 }
 
-// Mocha may load the test files as CommonJS while the CLI is ESM, which gives
-// each its own copy of this module: the open run lives on globalThis so that
-// both copies see the same one.
-const RUN = Symbol.for('sctp-e2e.run');
 /**
  * What ending the run clean needs — its id, the API, the run-level undo
  * stack and, once open, the node access — known from the first API contact
@@ -58,18 +55,16 @@ interface RunScope {
   cleanup: Cleanup;
   access?: NodeAccess;
 }
-const SCOPE = Symbol.for('sctp-e2e.run-scope');
-const ABORT_HOOKS = Symbol.for('sctp-e2e.abort-hooks');
-const ABORTED = Symbol.for('sctp-e2e.run-aborted');
-const holder = globalThis as {
-  [RUN]?: RunContext;
-  [SCOPE]?: RunScope;
-  [ABORT_HOOKS]?: Array<() => void>;
-  [ABORTED]?: boolean;
-};
+/** The open run, one per process (the CLI and the test files each have a copy of this module). */
+const holder = perProcess<{
+  run?: RunContext;
+  scope?: RunScope;
+  abortHooks?: Array<() => void>;
+  aborted?: boolean;
+}>('run', () => ({}));
 
 export function run(): RunContext {
-  const current = holder[RUN];
+  const current = holder.run;
   if (!current) throw new Error('no run is open: tests must be started by `sctp-e2e run`');
   return current;
 }
@@ -85,7 +80,7 @@ export async function openRun(config: Config): Promise<RunContext> {
   const known = config.known ? loadKnownFailures(config.known) : [];
   const kube = makeKube(loadKubeConfig(config));
   const cleanup = new Cleanup();
-  holder[SCOPE] = { runId: config.runId, kube, cleanup };
+  holder.scope = { runId: config.runId, kube, cleanup };
   const serverVersion = await checkApi(kube);
   const missing = await missingAccess(kube);
   if (missing.length)
@@ -112,9 +107,9 @@ export async function openRun(config: Config): Promise<RunContext> {
     );
   const agent = makeAgent(config);
   const access = await openNodeAccess(config, kube, nodes, agent, cleanup);
-  holder[SCOPE].access = access;
-  holder[RUN] = { config, kube, serverVersion, nodes, access, agent, cleanup, known };
-  return holder[RUN];
+  holder.scope.access = access;
+  holder.run = { config, kube, serverVersion, nodes, access, agent, cleanup, known };
+  return holder.run;
 }
 
 async function openNodeAccess(
@@ -179,7 +174,7 @@ async function openNodeAccess(
 
 /** Removes everything the run made; safe to call more than once. */
 export async function closeRun(): Promise<string[]> {
-  const scope = holder[SCOPE];
+  const scope = holder.scope;
   if (!scope) return [];
   const failures = await scope.cleanup.run();
   // Anything a test could not remove (Ctrl-C mid-test) is still labelled.
@@ -189,19 +184,19 @@ export async function closeRun(): Promise<string[]> {
     failures.push(`leftover namespaces: ${errorText(err)}`);
   }
   await scope.access?.close();
-  holder[RUN] = undefined;
-  holder[SCOPE] = undefined;
+  holder.run = undefined;
+  holder.scope = undefined;
   return failures;
 }
 
 /** Whether a signal has stopped the run: what it still finishes is not its verdict. */
 export function runAborted(): boolean {
-  return holder[ABORTED] === true;
+  return holder.aborted === true;
 }
 
 /** Called when a signal stops the run, e.g. to stop the test runner after the current test. */
 export function onRunAbort(hook: () => void): void {
-  (holder[ABORT_HOOKS] ??= []).push(hook);
+  (holder.abortHooks ??= []).push(hook);
 }
 
 export interface AbortResult {
@@ -221,9 +216,9 @@ export interface AbortResult {
  */
 export async function abortRun(say: (line: string) => void, timeoutMs = 50_000): Promise<AbortResult> {
   // Taken before the first await: the run's own closeRun may be under way and clear it.
-  const scope = holder[SCOPE];
-  holder[ABORTED] = true;
-  for (const hook of holder[ABORT_HOOKS] ?? []) hook();
+  const scope = holder.scope;
+  holder.aborted = true;
+  for (const hook of holder.abortHooks ?? []) hook();
   await stopCreatingNamespaces();
   if (!scope) return { left: [], failures: [] };
   const failures = await scope.cleanup.run();

@@ -6,6 +6,7 @@
  * A run reads each node's module files, kernel config and modprobe
  * configuration once (NodeFiles); every reading reads the live state.
  */
+import { perProcess } from '../per-process.ts';
 import {
   GuardTracker,
   judgeGuard,
@@ -19,13 +20,11 @@ import { TIER, type Tier } from '../story.ts';
 
 // The CLI reads at the run's start and end, the tests before and after
 // each; mocha may give the test files their own copy of this module (see
-// run-context.ts), and a module-level map would then hold two trackers for
+// per-process.ts), and a module-level map would then hold two trackers for
 // one run: the CLI's saw only the start and the end, so a load a test's
 // guard had caught came back as a finding "outside any test's guard", and
-// the run's reading times counted two readings. One map, on globalThis.
-const TRACKERS = Symbol.for('sctp-e2e.guard-trackers');
-const trackers = ((globalThis as { [TRACKERS]?: WeakMap<RunContext, GuardTracker> })[TRACKERS] ??=
-  new WeakMap());
+// the run's reading times counted two readings. One map per process.
+const trackers = perProcess('guard-trackers', () => new WeakMap<RunContext, GuardTracker>());
 
 function tracker(ctx: RunContext): GuardTracker {
   let t = trackers.get(ctx);
