@@ -184,15 +184,19 @@ export class PodSession {
 
 /**
  * Sessions by pod, opened on first use; a session that ended is replaced at
- * the next command. `close` ends them all.
+ * the next command. `close` ends them all, and an executor used after it
+ * fails instead of opening a session nothing would close.
  */
 export class PodSessions {
   private readonly sessions = new Map<string, PodSession>();
+  private closed = false;
 
   constructor(private readonly kube: Kube) {}
 
   executor(namespace: string, pod: string, container: string): Executor {
-    return (argv) => {
+    return async (argv) => {
+      if (this.closed)
+        throw new Error(`the exec sessions of pod ${namespace}/${pod} were closed by the suite`);
       const key = `${namespace}/${pod}/${container}`;
       let session = this.sessions.get(key);
       if (!session || session.ended) {
@@ -204,6 +208,7 @@ export class PodSessions {
   }
 
   close(): void {
+    this.closed = true;
     for (const s of this.sessions.values()) s.close();
     this.sessions.clear();
   }

@@ -5,7 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
-import { MarkedStream, sessionScript, shellLine } from '../../helpers/probing/pod-session.ts';
+import type { Kube } from '../../helpers/access/kube.ts';
+import { MarkedStream, PodSessions, sessionScript, shellLine } from '../../helpers/probing/pod-session.ts';
 
 const MARK = '@@sctp-e2e-session-test';
 
@@ -53,5 +54,15 @@ describe('pod exec session', () => {
       ]);
       expect(s.unread).to.equal('c');
     }
+  });
+
+  it('refuses a command after close instead of opening a session nothing would close', async () => {
+    // The API is never reached: a closed set of sessions must not open one.
+    const sessions = new PodSessions({} as Kube);
+    const exec = sessions.executor('ns', 'pod', 'agent');
+    sessions.close();
+    let error: unknown;
+    await exec(['true']).catch((e: unknown) => (error = e));
+    expect(String(error)).to.match(/exec sessions of pod ns\/pod were closed by the suite/);
   });
 });
