@@ -360,7 +360,20 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       const reason = t.ctx.agent.unsupported(sctp('0.0.0.0', 1, probeOptions));
       if (reason) t.skip(reason);
       const b = await backend(t, 'conn-stale');
-      const svc = await backendService(t, b);
+      // The replacement pod runs before the first association: the old
+      // association's conntrack entry (CLOSED, 10 s by default on Linux)
+      // must outlive the replacement, or a stale entry would have expired on
+      // its own and the test would pass on a kube-proxy that leaves it. So
+      // the replacement is a relabel, not a pod start (seconds under load).
+      const [svc] = await Promise.all([
+        backendService(t, b),
+        startPods(t, b.ns, [
+          pod('server-new', [t.ctx.agent.server('agent', { sctp: [PORT] })], {
+            labels: { role: 'standby' },
+            node: b.server.spec!.nodeName,
+          }),
+        ]),
+      ]);
       const vip = svc.spec!.clusterIP!;
       await expectReach(
         t,
@@ -369,23 +382,24 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
         [sctp(vip, 7777, probeOptions)],
         'server',
       );
+      const firstAssociation = Date.now();
 
-      // Replace the endpoint: the old pod goes, a new one takes its place.
+      // Replace the endpoint: the old pod goes, the new one takes its place.
       await t.ctx.kube.core.deleteNamespacedPod({ namespace: b.ns, name: 'server', gracePeriodSeconds: 0 });
+      await t.ctx.kube.core.patchNamespacedPod({
+        namespace: b.ns,
+        name: 'server-new',
+        body: [{ op: 'replace', path: '/metadata/labels/role', value: 'backend' }],
+      });
       await poll('the old server pod to be gone', { timeoutMs: t.ctx.config.podTimeout * 1000 }, async () => {
         const pods = await t.ctx.kube.core.listNamespacedPod({
           namespace: b.ns,
           labelSelector: 'role=backend',
         });
-        if (pods.items.length === 0) return true;
+        const names = pods.items.map((p) => p.metadata!.name);
+        if (names.length === 1 && names[0] === 'server-new') return true;
         throw new Error(pods.items.map((p) => `${p.metadata!.name} ${p.status?.phase}`).join(', '));
       });
-      await startPods(t, b.ns, [
-        pod('server-new', [t.ctx.agent.server('agent', { sctp: [PORT] })], {
-          labels: { role: 'backend' },
-          node: b.server.spec!.nodeName,
-        }),
-      ]);
       // The dataplane has the new endpoint once a fresh source port reaches it;
       // only then does the reused source port's first association count.
       await expectReach(
@@ -395,9 +409,13 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
         [sctp(vip, 7777)],
         'server-new',
       );
+      const gapSeconds = (Date.now() - firstAssociation) / 1000;
       const [again] = await b.fromClient.probe([sctp(vip, 7777, probeOptions)]);
       const timeoutSeconds = t.ctx.config.probeTimeout;
-      t.evidence('client (source port 40123 again) → Service', show([again], timeoutSeconds, 'server-new'));
+      t.evidence(
+        'client (source port 40123 again) → Service',
+        `${show([again], timeoutSeconds, 'server-new')}\n(sent ${gapSeconds.toFixed(1)} s after the first association from that port)`,
+      );
       if (t.ctx.access.kind !== 'none') {
         const node = b.client.spec!.nodeName!;
         const ct = await t.ctx.access.exec(
