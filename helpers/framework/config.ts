@@ -47,12 +47,20 @@ export interface Config {
   podTimeout: number;
   ruleTimeout: number;
   probeTimeout: number;
+  /** How many tests of a tier may run at once (helpers/framework/scheduler.ts). */
+  parallel: number;
   /** Set when the settings came from the local cluster's env file. */
   localCluster?: string;
   runId: string;
 }
 
-type Kind = 'string' | 'boolean' | 'number' | { oneOf: readonly string[] };
+/**
+ * Tests of a tier run this many at a time by default. Measured with
+ * bin/benchmark on the 2-core machine of the README (see its Benchmark).
+ */
+export const PARALLEL_DEFAULT = 3;
+
+type Kind = 'string' | 'boolean' | 'number' | 'count' | { oneOf: readonly string[] };
 
 interface Setting {
   name: keyof Config;
@@ -162,6 +170,12 @@ export const SETTINGS: readonly Setting[] = [
     help: 'seconds to wait for node rules to appear or go',
   },
   { name: 'probeTimeout', kind: 'number', default: 3, help: 'seconds one probe may take' },
+  {
+    name: 'parallel',
+    kind: 'count',
+    default: PARALLEL_DEFAULT,
+    help: 'how many tests of a tier run at once (1: one after the other); truth tables never overlap each other, and the tiers never overlap',
+  },
 ];
 
 export const flagName = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -196,6 +210,15 @@ function coerce(setting: Setting, raw: string | number | boolean, layer: Layer):
       throw new SuiteError(
         `invalid ${where}: "${raw}" is not a positive number`,
         `give ${key} a number greater than 0`,
+      );
+    return n;
+  }
+  if (kind === 'count') {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1)
+      throw new SuiteError(
+        `invalid ${where}: "${raw}" is not a whole number of at least 1`,
+        `give ${key} 1, 2, 3…`,
       );
     return n;
   }

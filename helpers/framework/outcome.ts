@@ -33,6 +33,11 @@ export interface NodeGuard {
 
 export interface GuardResult {
   nodes: NodeGuard[];
+  /**
+   * Tests that ran while this one's guard window was open (--parallel): a
+   * load in the window fails each of them, as no reading can tell whose it was.
+   */
+  sharedWith?: string[];
 }
 
 export interface Evidence {
@@ -97,7 +102,14 @@ export function describeKnownEntry(k: Pick<KnownEntryRef, 'reason' | 'reference'
 
 /** The guard's table for people: one line per node. */
 export function guardTable(guard: GuardResult): string {
-  return guard.nodes.map((n) => `${n.node}: ${n.before} → ${n.after}: ${n.judgement} (${n.why})`).join('\n');
+  const nodes = guard.nodes.map((n) => `${n.node}: ${n.before} → ${n.after}: ${n.judgement} (${n.why})`);
+  const shared = guard.sharedWith?.length
+    ? [
+        `window shared with ${guard.sharedWith.length} test(s) run alongside:`,
+        ...guard.sharedWith.map((t) => `  ${t}`),
+      ]
+    : [];
+  return [...nodes, ...shared].join('\n');
 }
 
 export const firstLine = (s: string | undefined): string | undefined => (s ?? '').split('\n')[0] || undefined;

@@ -11,21 +11,27 @@
  *
  * Every output (console, run.json, JUnit, allure, summary) renders that
  * outcome; the mocha Test carries it as `outcome`.
+ *
+ * The pipeline up to the outcome runs in the tier's scheduler
+ * (scheduler.ts), up to --parallel tests at a time; mocha's `it` awaits it
+ * and renders it, one test after the other in declaration order.
  */
 import * as allure from 'allure-js-commons';
-import type { Context, Test } from 'mocha';
+import type { Context, Suite, Test } from 'mocha';
 import { Cleanup } from './cleanup.ts';
 import { knownEntryFor } from './known.ts';
 import { createRunNamespace } from '../access/namespaces.ts';
 import type { Evidence, TestOutcome } from './outcome.ts';
 import { Timeline, type StepTime } from './timeline.ts';
 import { podsAndEvents } from '../access/pod-evidence.ts';
-import { run, type RunContext } from './run-context.ts';
+import { run, runAborted, type RunContext } from './run-context.ts';
+import { perProcess } from './per-process.ts';
+import { TestScheduler } from './scheduler.ts';
 import { labelTest, renderInAllure } from './steps/allure.ts';
 import { gateSkipReason } from './steps/gates.ts';
 import { guarded } from './steps/guard.ts';
 import { bodyResultOf, decideOutcome, SkipTest } from './steps/verdict.ts';
-import { STORY, TIER, tierOf, type Story } from './story.ts';
+import { STORY, TIER, tierOf, type Story, type Tier } from './story.ts';
 
 export { SkipTest, STORY, TIER };
 export const TIER_BASIC = TIER.basic;
@@ -53,89 +59,153 @@ export interface TestEnv {
   time<T>(step: string, work: () => Promise<T>): Promise<T>;
 }
 
-/** What sctpIt hangs on mocha's Test: the story at declaration, the outcome once run. */
+/** What sctpIt hangs on mocha's Test: the story and how to run it at declaration, the outcome once run. */
 export interface SctpTestMeta {
   story?: Story;
   outcome?: TestOutcome;
+  /** Tests of one group never run side by side (the truth tables, on their shared model). */
+  group?: string;
+  execute?: (ctx: RunContext) => Promise<Executed>;
 }
 
-export function sctpIt(title: string, story: Story, body: (t: TestEnv) => Promise<void>): void {
+/** A test run to its outcome, and the allure parameters it gave on the way. */
+interface Executed {
+  outcome: TestOutcome;
+  parameters: Array<[string, string]>;
+}
+
+export interface SctpItOptions {
+  /** Tests of one group never run side by side (see scheduler.ts). */
+  group?: string;
+}
+
+export function sctpIt(
+  title: string,
+  story: Story,
+  body: (t: TestEnv) => Promise<void>,
+  options: SctpItOptions = {},
+): void {
   const declared: Test & SctpTestMeta = it(title, async function (this: Context) {
-    const started = Date.now();
     const ctx = run();
     const test = this.test as Test & SctpTestMeta;
-    const fullTitle = test.fullTitle();
-    const tier = tierOf(fullTitle);
-    await labelTest(ctx, { tier, story });
-
-    const evidence: Evidence[] = [];
-    let thrown: unknown;
-    const steps = new Timeline(); // the body's, named by the helpers it calls
-    let bodyMs = 0;
-    let cleanupMs = 0;
-    const gate = await gateSkipReason(ctx, tier);
-    const guardStarted = performance.now();
-    const guard = gate
-      ? undefined
-      : await guarded(ctx, tier, fullTitle, async () => {
-          const cleanup = new Cleanup();
-          const namespaces: string[] = [];
-          const env: TestEnv = {
-            ctx,
-            cleanup,
-            namespace: (purpose, options) =>
-              steps.time('namespaces', async () => {
-                const ns = await createRunNamespace(ctx.kube, ctx.config.runId, purpose, cleanup, options);
-                namespaces.push(ns);
-                return ns;
-              }),
-            uses: (...names) => void namespaces.push(...names.filter((n) => !namespaces.includes(n))),
-            evidence: (name, text) => void evidence.push({ name, text }),
-            parameter: (name, value) => void allure.parameter(name, value),
-            skip: (reason) => {
-              throw new SkipTest(reason);
-            },
-            time: (step, work) => steps.time(step, work),
-          };
-          const bodyStarted = performance.now();
-          try {
-            await body(env);
-          } catch (err) {
-            thrown = err;
-            // Read while the pods still exist: cleanup removes their namespaces.
-            if (!(err instanceof SkipTest))
-              evidence.push(
-                ...toEvidence(await steps.time('evidence', () => podsAndEvents(ctx.kube, namespaces))),
-              );
-          } finally {
-            bodyMs = performance.now() - bodyStarted;
-            const cleanupStarted = performance.now();
-            const leftovers = await cleanup.run();
-            cleanupMs = performance.now() - cleanupStarted;
-            if (leftovers.length) evidence.push({ name: 'cleanup problems', text: leftovers.join('\n') });
-          }
-        });
-
-    const outcome = decideOutcome({
-      fullTitle,
-      title: test.title,
-      tier,
-      story,
-      body: gate ? { kind: 'skipped', reason: gate } : bodyResultOf(thrown),
-      guard,
-      known: knownEntryFor(fullTitle, ctx.known),
-      evidence,
-      durationMs: Date.now() - started,
-      steps: gate
-        ? undefined
-        : timeOf({ guardMs: performance.now() - guardStarted, bodyMs, cleanupMs, body: steps }),
-    });
+    // Started here, or earlier by the scheduler (--parallel): mocha reports in order either way.
+    const { outcome, parameters } = await schedulerFor(ctx, test).result(test);
+    // allure's runtime API works only inside the test mocha is running: so only here.
+    await labelTest(ctx, outcome);
+    for (const [name, value] of parameters) await allure.parameter(name, value);
     test.outcome = outcome;
     await renderInAllure(outcome);
     mapOntoMocha(this, outcome);
   });
   // Known at declaration, so a listing (and the coverage matrix) has it without running the test.
   declared.story = story;
+  declared.group = options.group;
+  declared.execute = (ctx) => execute(ctx, declared.fullTitle(), title, story, body);
+}
+
+/** The pipeline of one test (see the top of this file), without mocha or allure. */
+async function execute(
+  ctx: RunContext,
+  fullTitle: string,
+  title: string,
+  story: Story,
+  body: (t: TestEnv) => Promise<void>,
+): Promise<Executed> {
+  const started = Date.now();
+  const tier = tierOf(fullTitle);
+  const evidence: Evidence[] = [];
+  const parameters: Array<[string, string]> = [];
+  let thrown: unknown;
+  const steps = new Timeline(); // the body's, named by the helpers it calls
+  let bodyMs = 0;
+  let cleanupMs = 0;
+  const gate = await gateSkipReason(ctx, tier);
+  const guardStarted = performance.now();
+  const guard = gate
+    ? undefined
+    : await guarded(ctx, tier, fullTitle, async () => {
+        const cleanup = new Cleanup();
+        const namespaces: string[] = [];
+        const env: TestEnv = {
+          ctx,
+          cleanup,
+          namespace: (purpose, options) =>
+            steps.time('namespaces', async () => {
+              const ns = await createRunNamespace(ctx.kube, ctx.config.runId, purpose, cleanup, options);
+              namespaces.push(ns);
+              return ns;
+            }),
+          uses: (...names) => void namespaces.push(...names.filter((n) => !namespaces.includes(n))),
+          evidence: (name, text) => void evidence.push({ name, text }),
+          parameter: (name, value) => void parameters.push([name, value]),
+          skip: (reason) => {
+            throw new SkipTest(reason);
+          },
+          time: (step, work) => steps.time(step, work),
+        };
+        const bodyStarted = performance.now();
+        try {
+          await body(env);
+        } catch (err) {
+          thrown = err;
+          // Read while the pods still exist: cleanup removes their namespaces.
+          if (!(err instanceof SkipTest))
+            evidence.push(
+              ...toEvidence(await steps.time('evidence', () => podsAndEvents(ctx.kube, namespaces))),
+            );
+        } finally {
+          bodyMs = performance.now() - bodyStarted;
+          const cleanupStarted = performance.now();
+          const leftovers = await cleanup.run();
+          cleanupMs = performance.now() - cleanupStarted;
+          if (leftovers.length) evidence.push({ name: 'cleanup problems', text: leftovers.join('\n') });
+        }
+      });
+
+  const outcome = decideOutcome({
+    fullTitle,
+    title,
+    tier,
+    story,
+    body: gate ? { kind: 'skipped', reason: gate } : bodyResultOf(thrown),
+    guard,
+    known: knownEntryFor(fullTitle, ctx.known),
+    evidence,
+    durationMs: Date.now() - started,
+    steps: gate
+      ? undefined
+      : timeOf({ guardMs: performance.now() - guardStarted, bodyMs, cleanupMs, body: steps }),
+  });
+  return { outcome, parameters };
+}
+
+// One scheduler per run and tier: the tier's tests in mocha's order (a
+// suite's own tests, then its child suites'), mocha having kept only the
+// selected ones. On globalThis: see per-process.ts.
+const schedulers = perProcess(
+  'schedulers',
+  () => new WeakMap<RunContext, Map<Tier, TestScheduler<Executed>>>(),
+);
+
+function schedulerFor(ctx: RunContext, test: Test & SctpTestMeta): TestScheduler<Executed> {
+  const tier = tierOf(test.fullTitle());
+  let byTier = schedulers.get(ctx);
+  if (!byTier) schedulers.set(ctx, (byTier = new Map()));
+  let scheduler = byTier.get(tier);
+  if (!scheduler) {
+    let root: Suite = test.parent!;
+    while (root.parent) root = root.parent;
+    const jobs = testsInRunOrder(root)
+      .filter((t) => t.execute && tierOf(t.fullTitle()) === tier)
+      .map((t) => ({ id: t, group: t.group, run: () => t.execute!(ctx) }));
+    scheduler = new TestScheduler(jobs, ctx.config.parallel, runAborted);
+    byTier.set(tier, scheduler);
+  }
+  return scheduler;
+}
+
+function testsInRunOrder(suite: Suite): Array<Test & SctpTestMeta> {
+  return [...suite.tests, ...suite.suites.flatMap(testsInRunOrder)];
 }
 
 /**

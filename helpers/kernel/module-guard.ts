@@ -182,12 +182,22 @@ const snapshot = (r: Readings) => [...r].map(([node, reading]) => ({ node, state
  * Follows the readings through a run. Guarded tests read before and after;
  * unguarded tests (kernel-SCTP agent) are only noted, since they may load
  * the module by design, and a load after one of them is not a finding.
+ *
+ * Tests may run side by side (--parallel). Each test is judged on its own
+ * window, its readings before and after, so a load while several windows
+ * are open fails every test whose window it fell in: it cannot be pinned on
+ * one of them, and each test's outcome names the tests it shared its window
+ * with. A time when no window is open is a gap: a load in it is a finding of
+ * the run, checked when the next window opens (or at the run end) against
+ * the latest reading that closed a window.
  */
 export class GuardTracker {
-  private last?: { readings: Readings; label: string };
+  private last?: { readings: Readings; label: string; at: number };
   private unguardedSince: string[] = [];
   private startReadings: Readings = new Map();
   private readonly readMs: number[] = [];
+  /** Open windows: each test, with the tests whose windows overlapped it so far. */
+  private readonly open = new Map<string, Set<string>>();
   readonly findings: string[] = [];
 
   /** `readAll` reads every node at once (readNodes with the run's access and nodes). */
@@ -195,27 +205,48 @@ export class GuardTracker {
 
   /** Every node's state now, the time it took kept for the run's record. */
   async read(): Promise<Readings> {
+    return (await this.readAt()).readings;
+  }
+
+  private async readAt(): Promise<{ readings: Readings; at: number }> {
     const started = performance.now();
     const readings = await this.readAll();
     this.readMs.push(performance.now() - started);
-    return readings;
+    return { readings, at: started };
   }
 
   async start(): Promise<void> {
-    this.startReadings = await this.read();
-    this.last = { readings: this.startReadings, label: 'the run start' };
+    const { readings, at } = await this.readAt();
+    this.startReadings = readings;
+    this.last = { readings, label: 'the run start', at };
   }
 
-  /** Reads before a guarded test and checks nothing was loaded since the last reading. */
+  /**
+   * Opens a guarded test's window: reads, and checks nothing was loaded in
+   * the gap before it (when no other window is open).
+   */
   async before(title: string): Promise<Readings> {
+    const inGap = this.open.size === 0;
+    const shared = new Set<string>();
+    for (const [other, sharers] of this.open) {
+      sharers.add(title);
+      shared.add(other);
+    }
+    this.open.set(title, shared);
     const now = await this.read();
-    this.checkGap(now, `before "${title}"`);
+    if (inGap) this.checkGap(now, `before "${title}"`);
     return now;
   }
 
-  after(title: string, readings: Readings): void {
-    this.last = { readings, label: `after "${title}"` };
+  /** Closes the test's window: its reading after, and the tests that ran while it was open. */
+  async after(title: string): Promise<{ readings: Readings; sharedWith: string[] }> {
+    const { readings, at } = await this.readAt();
+    const sharedWith = [...(this.open.get(title) ?? [])];
+    this.open.delete(title);
+    // Windows close out of order: the gap after them starts at the latest reading.
+    if (!this.last || at >= this.last.at) this.last = { readings, label: `after "${title}"`, at };
     this.unguardedSince = [];
+    return { readings, sharedWith };
   }
 
   unguarded(title: string): void {

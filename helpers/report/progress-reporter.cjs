@@ -40,7 +40,8 @@ class ProgressReporter extends Mocha.reporters.Base {
     const known = { failing: 0, nowPassing: 0 };
     const line = (verdict, test, extra, always) => {
       if (quiet && !always) return;
-      const secs = ((test.duration ?? 0) / 1000).toFixed(1);
+      // The test's own time: with --parallel, mocha's is only how long it waited for it.
+      const secs = ((test.outcome?.durationMs ?? test.duration ?? 0) / 1000).toFixed(1);
       const total = ((Date.now() - started) / 1000).toFixed(0);
       process.stdout.write(
         `${verdict.padEnd(5)} ${test.fullTitle()} (${secs}s)  [${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped; ${total}s]\n${extra ? `     ${extra}\n` : ''}`,

@@ -41,6 +41,11 @@ import { sctpIt, type TestEnv } from '../../helpers/framework/sctp-test.ts';
 
 const STORY = 'NetworkPolicy allow/deny for SCTP ports';
 
+// The scenarios share one model and their policies would change each
+// other's tables: with --parallel they still run one at a time, while path
+// tests run beside them.
+const TRUTH_TABLE_MODEL = 'truth-table model';
+
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** The policy as the API sees it: client-node's field names (`_from`) mapped back to the API's (`from`). */
@@ -141,98 +146,109 @@ function scenario(model: SharedModel, s: Scenario): void {
   // A deny table with no allowed cell would pass on a cluster that drops all SCTP.
   if (allowedCrossPod(s.expected).length === 0 || s.expected.counts().blocked === 0)
     throw new Error(`scenario ${s.id}: the expected table needs both allowed and blocked cells between pods`);
-  sctpIt(s.title, STORY, async (t) => {
-    const { ctx } = t;
-    const t0 = Date.now();
-    const timings: string[] = [];
-    const mark = (what: string) => timings.push(`${seconds(Date.now() - t0).padStart(7)}  ${what}`);
-    const cellTimeout = cellTimeoutSeconds(ctx.agent);
-    t.parameter(
-      'cell probe timeout',
-      `${cellTimeout} s (covers the first INIT retransmission after ${ctx.agent.initRetransmitMs} ms on a node loaded by the matrix)`,
-    );
-    t.parameter(
-      'expected',
-      `${s.expected.counts().connected} connected, ${s.expected.counts().blocked} blocked`,
-    );
+  sctpIt(
+    s.title,
+    STORY,
+    async (t) => {
+      const { ctx } = t;
+      const t0 = Date.now();
+      const timings: string[] = [];
+      const mark = (what: string) => timings.push(`${seconds(Date.now() - t0).padStart(7)}  ${what}`);
+      const cellTimeout = cellTimeoutSeconds(ctx.agent);
+      t.parameter(
+        'cell probe timeout',
+        `${cellTimeout} s (covers the first INIT retransmission after ${ctx.agent.initRetransmitMs} ms on a node loaded by the matrix)`,
+      );
+      t.parameter(
+        'expected',
+        `${s.expected.counts().connected} connected, ${s.expected.counts().blocked} blocked`,
+      );
 
-    const { namespaces, pods, exec } = await t.time('truth-table model', () => model.use(t, s.title, mark));
-    t.evidence('pods', podTable(pods));
+      const { namespaces, pods, exec } = await t.time('truth-table model', () => model.use(t, s.title, mark));
+      t.evidence('pods', podTable(pods));
 
-    const observe = (expected?: Reachability) => probeMatrix(ctx.agent, exec, pods, cellTimeout, expected);
-    const timeoutMs = ctx.config.ruleTimeout * 1000;
+      const observe = (expected?: Reachability) => probeMatrix(ctx.agent, exec, pods, cellTimeout, expected);
+      const timeoutMs = ctx.config.ruleTimeout * 1000;
 
-    // Positive control: with no policy every pod reaches every pod on both
-    // ports over SCTP. Without it, a blocked cell would prove nothing.
-    const all = Reachability.allowAll();
-    const before = await t.time('probing with no policy', () =>
-      observeUntil(t, 'every SCTP cell to connect with no policy', all, timeoutMs, observe),
-    );
-    if (!before.settled) {
+      // Positive control: with no policy every pod reaches every pod on both
+      // ports over SCTP. Without it, a blocked cell would prove nothing.
+      const all = Reachability.allowAll();
+      const before = await t.time('probing with no policy', () =>
+        observeUntil(t, 'every SCTP cell to connect with no policy', all, timeoutMs, observe),
+      );
+      if (!before.settled) {
+        t.evidence(
+          'before the policy: observed',
+          renderResults('Observed with no policy', before.last.results),
+        );
+        t.evidence('before the policy: raw results of failed cells', rawEvidence(before.last, all));
+        mark(`baseline not connected after ${before.rounds} round(s)`);
+        t.evidence('timings', timings.join('\n'));
+        const failed = all.differences(before.last.reachability);
+        throw new Error(
+          `the cluster cannot carry SCTP pod-to-pod: ${failed.length} of ${CELLS.length} cells did not ` +
+            `connect with no policy within ${ctx.config.ruleTimeout} s (each blocked in two rounds), so the ` +
+            `policy cannot be judged:\n${failed.map((d) => describeDiff(before.last, d)).join('\n')}`,
+        );
+      }
       t.evidence(
-        'before the policy: observed',
-        renderResults('Observed with no policy', before.last.results),
+        'before the policy: observed (positive control)',
+        renderReachability('Observed with no policy', before.last.reachability),
       );
-      t.evidence('before the policy: raw results of failed cells', rawEvidence(before.last, all));
-      mark(`baseline not connected after ${before.rounds} round(s)`);
+      mark(
+        `baseline: all ${CELLS.length} SCTP cells connected (${before.rounds} round(s), last ${roundTimes(before.last)})`,
+      );
+
+      // The model outlives the scenario; its policies must not.
+      await Promise.all(
+        s.policies.map(async (p) => {
+          const namespace = namespaces[p.in];
+          const name = p.body.metadata!.name!;
+          await ctx.kube.networking.createNamespacedNetworkPolicy({ namespace, body: p.body });
+          t.cleanup.push(`NetworkPolicy ${namespace}/${name}`, async () => {
+            await ctx.kube.networking.deleteNamespacedNetworkPolicy({ namespace, name });
+          });
+        }),
+      );
+      t.evidence(
+        'policies',
+        s.policies.map((p) => `# in ${p.in} (${namespaces[p.in]})\n${policyYaml(p.body)}`).join('---\n'),
+      );
+      mark(`policy created: ${s.policies.map((p) => `${p.in}/${p.body.metadata!.name}`).join(', ')}`);
+
+      const after = await t.time('probing until the policy is in force', () =>
+        observeUntil(
+          t,
+          'the observed SCTP truth table to equal the expected',
+          s.expected,
+          timeoutMs,
+          observe,
+        ),
+      );
+      const diffs = s.expected.differences(after.last.reachability);
+      mark(
+        after.settled
+          ? `observed equals expected (${after.rounds} round(s), last ${roundTimes(after.last)}); ` +
+              `${allowedCrossPod(s.expected).length} allowed cells between pods still connected`
+          : `gave up after ${ctx.config.ruleTimeout} s: ${diffs.length} cell(s) differ (${after.rounds} round(s), last ${roundTimes(after.last)})`,
+      );
+
+      t.evidence('expected', renderReachability('Expected', s.expected));
+      t.evidence('observed', renderReachability('Observed', after.last.reachability));
+      t.evidence('comparison', renderComparison(s.expected, after.last.reachability));
+      t.evidence('observed by probe result', renderResults('Observed by probe result', after.last.results));
+      t.evidence('raw results of blocked and differing cells', rawEvidence(after.last, s.expected));
       t.evidence('timings', timings.join('\n'));
-      const failed = all.differences(before.last.reachability);
-      throw new Error(
-        `the cluster cannot carry SCTP pod-to-pod: ${failed.length} of ${CELLS.length} cells did not ` +
-          `connect with no policy within ${ctx.config.ruleTimeout} s (each blocked in two rounds), so the ` +
-          `policy cannot be judged:\n${failed.map((d) => describeDiff(before.last, d)).join('\n')}`,
-      );
-    }
-    t.evidence(
-      'before the policy: observed (positive control)',
-      renderReachability('Observed with no policy', before.last.reachability),
-    );
-    mark(
-      `baseline: all ${CELLS.length} SCTP cells connected (${before.rounds} round(s), last ${roundTimes(before.last)})`,
-    );
 
-    // The model outlives the scenario; its policies must not.
-    await Promise.all(
-      s.policies.map(async (p) => {
-        const namespace = namespaces[p.in];
-        const name = p.body.metadata!.name!;
-        await ctx.kube.networking.createNamespacedNetworkPolicy({ namespace, body: p.body });
-        t.cleanup.push(`NetworkPolicy ${namespace}/${name}`, async () => {
-          await ctx.kube.networking.deleteNamespacedNetworkPolicy({ namespace, name });
-        });
-      }),
-    );
-    t.evidence(
-      'policies',
-      s.policies.map((p) => `# in ${p.in} (${namespaces[p.in]})\n${policyYaml(p.body)}`).join('---\n'),
-    );
-    mark(`policy created: ${s.policies.map((p) => `${p.in}/${p.body.metadata!.name}`).join(', ')}`);
-
-    const after = await t.time('probing until the policy is in force', () =>
-      observeUntil(t, 'the observed SCTP truth table to equal the expected', s.expected, timeoutMs, observe),
-    );
-    const diffs = s.expected.differences(after.last.reachability);
-    mark(
-      after.settled
-        ? `observed equals expected (${after.rounds} round(s), last ${roundTimes(after.last)}); ` +
-            `${allowedCrossPod(s.expected).length} allowed cells between pods still connected`
-        : `gave up after ${ctx.config.ruleTimeout} s: ${diffs.length} cell(s) differ (${after.rounds} round(s), last ${roundTimes(after.last)})`,
-    );
-
-    t.evidence('expected', renderReachability('Expected', s.expected));
-    t.evidence('observed', renderReachability('Observed', after.last.reachability));
-    t.evidence('comparison', renderComparison(s.expected, after.last.reachability));
-    t.evidence('observed by probe result', renderResults('Observed by probe result', after.last.results));
-    t.evidence('raw results of blocked and differing cells', rawEvidence(after.last, s.expected));
-    t.evidence('timings', timings.join('\n'));
-
-    if (diffs.length) {
-      throw new Error(
-        `NetworkPolicy over SCTP: ${diffs.length} of ${CELLS.length} cells differ from expected after ` +
-          `${ctx.config.ruleTimeout} s:\n${diffs.map((d) => describeDiff(after.last, d)).join('\n')}`,
-      );
-    }
-  });
+      if (diffs.length) {
+        throw new Error(
+          `NetworkPolicy over SCTP: ${diffs.length} of ${CELLS.length} cells differ from expected after ` +
+            `${ctx.config.ruleTimeout} s:\n${diffs.map((d) => describeDiff(after.last, d)).join('\n')}`,
+        );
+      }
+    },
+    { group: TRUTH_TABLE_MODEL },
+  );
 }
 
 describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] NetworkPolicy over SCTP (truth table)', () => {

@@ -68,6 +68,16 @@ describe('config', () => {
       /invalid flag --probe-timeout: "-5" is not a positive number/,
     ],
     ['zero', { podTimeout: '0' }, /invalid flag --pod-timeout: "0" is not a positive number/],
+    [
+      'a parallelism that is no whole number',
+      { parallel: '1.5' },
+      /invalid flag --parallel: "1.5" is not a whole number of at least 1/,
+    ],
+    [
+      'a parallelism of 0',
+      { parallel: '0' },
+      /invalid flag --parallel: "0" is not a whole number of at least 1/,
+    ],
     ['a broken regex', { focus: '[Feature:SCTP' }, /invalid --focus regex/],
     ['ssh without a key', { nodeAccess: 'ssh' }, /--node-access ssh needs an SSH key/],
     ['a missing key file', { sshKey: '/nonexistent/key' }, /SSH key \/nonexistent\/key does not exist/],

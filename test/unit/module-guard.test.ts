@@ -8,13 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import {
-  GuardTracker,
-  judgeGuard,
-  readNodes,
-  type NodeFiles,
-  type Readings,
-} from '../../helpers/kernel/module-guard.ts';
+import { GuardTracker, judgeGuard, readNodes, type NodeFiles } from '../../helpers/kernel/module-guard.ts';
 import {
   MODULE_FILES_COMMAND,
   MODULE_LIVE_COMMAND,
@@ -197,8 +191,8 @@ describe('module guard', () => {
     it('catches a load between two tests and names both', async () => {
       const { access, tracker } = tracked();
       await tracker.start();
-      const before1 = await tracker.before('test A');
-      tracker.after('test A', before1);
+      await tracker.before('test A');
+      await tracker.after('test A');
       access.set('n1', fixture('loaded')); // e.g. the suite itself, between the tests
       await tracker.before('test B');
       expect(tracker.findings).to.have.length(1);
@@ -211,21 +205,52 @@ describe('module guard', () => {
       const { access, tracker } = tracked();
       await tracker.start();
       access.set('n1', fixture('loaded'));
-      const r: Readings = await tracker.before('test A');
-      tracker.after('test A', r);
+      await tracker.before('test A');
+      await tracker.after('test A');
       expect(tracker.findings[0]).to.match(/between the run start and before "test A"/);
       access.set('n1', fixture('not-loaded'));
-      const r2 = await tracker.before('test B');
-      tracker.after('test B', r2);
+      await tracker.before('test B');
+      await tracker.after('test B');
       access.set('n1', fixture('loaded'));
       const end = await tracker.end();
       expect(end.findings).to.have.length(2);
       expect(end.findings[1]).to.match(/between after "test B" and at the run end/);
       expect(end.start).to.deep.equal([{ node: 'n1', state: 'not-loaded' }]);
       expect(end.end).to.deep.equal([{ node: 'n1', state: 'loaded' }]);
-      // Every reading timed: start, two befores, end.
-      expect(end.reads).to.include({ count: 4, nodes: 1 });
+      // Every reading timed: start, two befores, two afters, end.
+      expect(end.reads).to.include({ count: 6, nodes: 1 });
       expect(end.reads.maxMs).to.be.at.least(end.reads.medianMs);
+    });
+
+    it('with tests side by side, a load in a shared window is no gap: each test sees it, with whom it shared', async () => {
+      const { access, tracker } = tracked();
+      await tracker.start();
+      const beforeA = await tracker.before('test A');
+      const beforeB = await tracker.before('test B');
+      access.set('n1', fixture('loaded')); // while both windows are open
+      const afterA = await tracker.after('test A');
+      await tracker.before('test C'); // B still open: not a gap
+      const afterB = await tracker.after('test B');
+      const afterC = await tracker.after('test C');
+      expect(tracker.findings).to.deep.equal([]);
+      expect(judgeGuard(beforeA, afterA.readings).nodes[0].judgement).to.equal('broken');
+      expect(judgeGuard(beforeB, afterB.readings).nodes[0].judgement).to.equal('broken');
+      expect(afterA.sharedWith).to.deep.equal(['test B']);
+      expect(afterB.sharedWith.sort()).to.deep.equal(['test A', 'test C']);
+      expect(afterC.sharedWith).to.deep.equal(['test B']);
+    });
+
+    it('with tests side by side, a load once every window closed is a gap after the latest reading', async () => {
+      const { access, tracker } = tracked();
+      await tracker.start();
+      await tracker.before('test A');
+      await tracker.before('test B');
+      await tracker.after('test B');
+      await tracker.after('test A');
+      access.set('n1', fixture('loaded'));
+      await tracker.before('test C');
+      expect(tracker.findings).to.have.length(1);
+      expect(tracker.findings[0]).to.match(/between after "test A" and before "test C"/);
     });
 
     it('does not blame a gap on the guard when a kernel-SCTP test ran in it', async () => {

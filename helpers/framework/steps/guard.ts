@@ -66,8 +66,13 @@ export async function guarded(
     return undefined;
   }
   const before = await t.before(title);
-  await run();
-  const after = await t.read();
-  t.after(title, after);
-  return judgeGuard(before, after);
+  // The window closes whatever the body did: an open one would hide every gap after it.
+  const failed = await run().then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  const after = await t.after(title);
+  if (failed) throw failed.error;
+  const judged = judgeGuard(before, after.readings);
+  return after.sharedWith.length ? { ...judged, sharedWith: after.sharedWith } : judged;
 }

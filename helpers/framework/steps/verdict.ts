@@ -64,7 +64,10 @@ export function decideOutcome(i: VerdictInput): TestOutcome {
 
   const broken = i.guard ? guardBroken(i.guard) : [];
   if (broken.length) {
-    const reason = `sctp.ko was loaded during this test on ${broken.map((n) => `${n.node} (${n.before} → ${n.after})`).join(', ')}`;
+    const shared = i.guard?.sharedWith?.length
+      ? ` (or by one of the ${i.guard.sharedWith.length} test(s) run alongside it, which fail for it too: ${i.guard.sharedWith.join('; ')})`
+      : '';
+    const reason = `sctp.ko was loaded during this test on ${broken.map((n) => `${n.node} (${n.before} → ${n.after})`).join(', ')}${shared}`;
     return {
       ...base,
       verdict: 'failed',
