@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { tempDir } from '../temp-dir.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
-import { sctpE2e, type CliRun } from './local-cluster.ts';
+import { kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
+import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
 
 export interface Fault {
   name: string;
@@ -66,10 +67,32 @@ export function printTable(title: string): void {
 }
 
 /** Breaks the cluster as the row says, runs its tests, repairs, runs them again; throws what went wrong. */
+/**
+ * Waits until no namespace of any run is left. A run ends without waiting
+ * for its namespaces to go, and a pod removed after the fault changed the
+ * node is torn down by the changed node: one made with portmap and deleted
+ * without it leaves its hostPort DNAT rule behind for good, and that stale
+ * rule then wins over the next run's. So the harness applies a fault only
+ * once the pods of earlier runs are gone. (Undoing needs no such wait:
+ * what the broken run made without portmap or its rules leaves nothing
+ * when removed with them.)
+ */
+async function earlierRunsGone(): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const left = (await kubectl('get', 'namespaces', '-l', RUN_LABEL, '-o', 'name')).trim();
+    if (!left) return;
+    if (Date.now() > deadline)
+      throw new Error(`namespaces of earlier runs still there after 120 s:\n${left}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 export async function runRow(fault: Fault): Promise<void> {
   const args = ['run', '--focus', focusOf(fault), '--report-dir', REPORT_DIR];
   if (fault.connectivity)
     args.push('--disruptive', '--known', join(ROOT, 'fixtures', 'known', 'local-cluster.yaml'));
+  await earlierRunsGone();
   await fault.apply();
   let broken: CliRun;
   try {

@@ -5,9 +5,9 @@
  * then repairs the cluster and checks they pass again. A conformance test
  * that no row can make fail is a test that cannot fail.
  */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import {
   clusterUp,
@@ -25,16 +25,28 @@ import { printTable, runRow, type Fault } from './fault-harness.ts';
 
 const CNI_CONF = join(NODE1_DIR, 'cni', 'net.d', '10-sctp-e2e.conflist');
 
+/**
+ * Puts `text` in place of the CNI config in one step: containerd reloads on
+ * every write event in the directory, and a file written in place is first
+ * empty ("unexpected end of JSON input" in containerd's log), which can
+ * leave it on the old config. A rename is one event with the whole file.
+ */
+function replaceCniConf(text: string): void {
+  const staged = join(dirname(CNI_CONF), '.staged-by-fault-harness'); // no .conf/.conflist: never loaded
+  writeFileSync(staged, text);
+  renameSync(staged, CNI_CONF);
+}
+
 async function removePortmap(): Promise<void> {
   copyFileSync(CNI_CONF, `${CNI_CONF}.orig`);
   const conf = JSON.parse(readFileSync(CNI_CONF, 'utf8'));
   conf.plugins = conf.plugins.filter((p: { type: string }) => p.type !== 'portmap');
-  writeFileSync(CNI_CONF, JSON.stringify(conf, null, 2));
+  replaceCniConf(JSON.stringify(conf, null, 2));
   await new Promise((r) => setTimeout(r, 2000)); // containerd reloads CNI config on change
 }
 
 async function restorePortmap(): Promise<void> {
-  copyFileSync(`${CNI_CONF}.orig`, CNI_CONF);
+  replaceCniConf(readFileSync(`${CNI_CONF}.orig`, 'utf8'));
   await new Promise((r) => setTimeout(r, 2000));
 }
 
