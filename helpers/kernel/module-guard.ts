@@ -204,7 +204,7 @@ export class GuardTracker {
   constructor(private readonly readAll: () => Promise<Readings>) {}
 
   /** Every node's state now, the time it took kept for the run's record. */
-  async read(): Promise<Readings> {
+  private async read(): Promise<Readings> {
     return (await this.readAt()).readings;
   }
 

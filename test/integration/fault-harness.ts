@@ -11,6 +11,7 @@ import { tempDir } from '../temp-dir.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import { kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
 import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
+import { poll } from '../../helpers/framework/poll.ts';
 
 export interface Fault {
   name: string;
@@ -66,7 +67,6 @@ export function printTable(title: string): void {
   table.length = 0;
 }
 
-/** Breaks the cluster as the row says, runs its tests, repairs, runs them again; throws what went wrong. */
 /**
  * Waits until no namespace of any run is left. A run ends without waiting
  * for its namespaces to go, and a pod removed after the fault changed the
@@ -78,16 +78,18 @@ export function printTable(title: string): void {
  * when removed with them.)
  */
 async function earlierRunsGone(): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const left = (await kubectl('get', 'namespaces', '-l', RUN_LABEL, '-o', 'name')).trim();
-    if (!left) return;
-    if (Date.now() > deadline)
-      throw new Error(`namespaces of earlier runs still there after 120 s:\n${left}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  await poll(
+    'the namespaces of earlier runs to be gone',
+    { timeoutMs: 120_000, intervalMs: 500 },
+    async () => {
+      const left = (await kubectl('get', 'namespaces', '-l', RUN_LABEL, '-o', 'name')).trim();
+      if (!left) return true;
+      throw new Error(left);
+    },
+  );
 }
 
+/** Breaks the cluster as the row says, runs its tests, repairs, runs them again; throws what went wrong. */
 export async function runRow(fault: Fault): Promise<void> {
   const args = ['run', '--focus', focusOf(fault), '--report-dir', REPORT_DIR];
   if (fault.connectivity)
