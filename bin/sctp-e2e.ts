@@ -57,6 +57,16 @@ import { setNotices } from '../helpers/framework/notices.ts';
 import { listTitles, loadSuites, ROOT, runSuites } from '../helpers/framework/runner.ts';
 import { endRunGuard, startRunGuard } from '../helpers/framework/steps/guard.ts';
 
+/**
+ * How long a run waits at its end for its namespaces to be gone. Kubernetes'
+ * namespace controller acts on a deletion only 5 s after it
+ * (namespaceDeletionGracePeriod), and the suite's pods have no grace period,
+ * so the last namespaces normally go 5 to 8 s after the last test; one still
+ * listed after a minute is stuck (a finalizer, a node that does not tear
+ * pods down) and is reported rather than waited for.
+ */
+const NAMESPACES_GONE_MS = 60_000;
+
 const USAGE = `usage: sctp-e2e <run|job|report|preflight|list|cleanup|local|cluster up|down|status|env|enable-sctp|disable-sctp> [flags]
 
 flags (each also as SCTP_E2E_<NAME> and as a key of --config FILE):
@@ -200,8 +210,13 @@ async function runCommand(config: Config): Promise<number> {
   // tests cut short are no verdict, so no run.json or summary claims one.
   if (runAborted()) return 130;
   const guard = await endRunGuard(ctx);
-  const leftovers = await closeRun();
-  for (const l of leftovers) process.stderr.write(`sctp-e2e: cleanup: ${l}\n`);
+  const closed = await closeRun({ waitMs: NAMESPACES_GONE_MS });
+  for (const l of closed.failures) process.stderr.write(`sctp-e2e: cleanup: ${l}\n`);
+  const left = closed.namespaces?.left ?? [];
+  if (left.length)
+    process.stderr.write(
+      `sctp-e2e: cleanup: ${left.length} namespace(s) of run ${config.runId} still listed ${NAMESPACES_GONE_MS / 1000} s after the last test: ${left.join(' ')} (see why with kubectl describe namespace; remove with: sctp-e2e cleanup)\n`,
+    );
   if (tests.length === 0)
     throw new SuiteError(
       'no test matched the selection',
@@ -234,6 +249,7 @@ async function runCommand(config: Config): Promise<number> {
     guard,
     knownUnused,
     strictFailures: config.strict ? strictFailures : undefined,
+    namespacesAtEnd: closed.namespaces,
   };
   writeRunRecord(config.reportDir, record);
   const summary = writeSummary(config.reportDir, record);
@@ -384,7 +400,7 @@ main(process.argv.slice(2)).then(
   (code) => void (stopping || process.exit(code)),
   async (err: unknown) => {
     if (stopping) return;
-    await closeRun().catch(() => []);
+    await closeRun().catch(() => undefined);
     if (err instanceof SuiteError) process.stderr.write(`${err.oneLine()}\n`);
     else
       process.stderr.write(

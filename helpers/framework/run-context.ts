@@ -172,21 +172,47 @@ async function openNodeAccess(
   return access;
 }
 
-/** Removes everything the run made; safe to call more than once. */
-export async function closeRun(): Promise<string[]> {
+/** What closing a run removed and what it could not. */
+export interface RunClose {
+  /** Undo steps that failed, as text. */
+  failures: string[];
+  /**
+   * Whether the run waited for its namespaces to go, how long, and which
+   * were still listed at the deadline (normally none). Absent when the
+   * caller did not ask to wait.
+   */
+  namespaces?: { left: string[]; waitedMs: number };
+}
+
+/**
+ * Removes everything the run made; safe to call more than once. With
+ * `waitMs`, it then waits, at most that long, until the API lists no
+ * namespace of the run: tests delete theirs without waiting (that would cost
+ * each test seconds), so the run's end is where "nothing left behind" is
+ * checked, once, for all of them.
+ */
+export async function closeRun(options: { waitMs?: number } = {}): Promise<RunClose> {
   const scope = holder.scope;
-  if (!scope) return [];
+  if (!scope) return { failures: [] };
   const failures = await scope.cleanup.run();
   // Anything a test could not remove (Ctrl-C mid-test) is still labelled.
+  let namespaces: RunClose['namespaces'];
+  const started = Date.now();
   try {
-    for (const ns of await listRunNamespaces(scope.kube, scope.runId)) await deleteNamespace(scope.kube, ns);
+    if (options.waitMs === undefined) {
+      for (const ns of await listRunNamespaces(scope.kube, scope.runId))
+        await deleteNamespace(scope.kube, ns);
+    } else {
+      const left = await sweepRunNamespaces(scope.kube, scope.runId, options.waitMs);
+      namespaces = { left, waitedMs: Date.now() - started };
+    }
   } catch (err) {
     failures.push(`leftover namespaces: ${errorText(err)}`);
   }
   await scope.access?.close();
   holder.run = undefined;
   holder.scope = undefined;
-  return failures;
+  return { failures, namespaces };
 }
 
 /** Whether a signal has stopped the run: what it still finishes is not its verdict. */

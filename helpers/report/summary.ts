@@ -98,6 +98,11 @@ function attentionSection(r: RunRecord): string {
     );
   for (const k of r.knownUnused ?? [])
     lines.push(`- unused known-failures entry "${k.test}": no selected test matches it`);
+  const left = r.namespacesAtEnd?.left ?? [];
+  if (left.length)
+    lines.push(
+      `- cleanup: ${left.length} namespace(s) of the run left behind (remove with \`sctp-e2e cleanup\`)`,
+    );
   if (!lines.length) return '';
   return ['## What needs attention', '', ...lines].join('\n');
 }
@@ -197,6 +202,14 @@ function clusterSection(r: RunRecord): string {
       `Module guard, every node at run start → run end: ${r.guard.start
         .map((n) => `${n.node} ${n.state} → ${r.guard!.end.find((e) => e.node === n.node)?.state ?? '?'}`)
         .join(', ')}${r.guard.findings.length ? '' : '; no load between tests'}.`,
+    );
+  const ns = r.namespacesAtEnd;
+  if (ns)
+    out.push(
+      '',
+      ns.left.length
+        ? `**Cleanup incomplete:** ${ns.left.length} namespace(s) of the run still listed ${(ns.waitedMs / 1000).toFixed(1)} s after the last test: ${ns.left.map((n) => `\`${n}\``).join(', ')}.`
+        : `Cleanup: no namespace of the run was left ${(ns.waitedMs / 1000).toFixed(1)} s after the last test.`,
     );
   return out.join('\n');
 }

@@ -68,9 +68,10 @@ export function printTable(title: string): void {
 }
 
 /**
- * Waits until no namespace of any run is left. A run ends without waiting
- * for its namespaces to go, and a pod removed after the fault changed the
- * node is torn down by the changed node: one made with portmap and deleted
+ * Waits until no namespace of any run is left. A run waits at its end for
+ * its namespaces, but at most a minute, and on a broken cluster they can
+ * outlast it. A pod removed after the fault changed the node is torn down
+ * by the changed node: one made with portmap and deleted
  * without it leaves its hostPort DNAT rule behind for good, and that stale
  * rule then wins over the next run's. So the harness applies a fault only
  * once the pods of earlier runs are gone. (Undoing needs no such wait:

@@ -25,19 +25,10 @@ import {
 const tmp = tempDir('sctp-e2e-suite-');
 
 /**
- * The run's namespaces once deleted: the run asks for their deletion and does
- * not wait for it, so they may still be Terminating for a while. Returns what
- * is left after the deadline ('' when all are gone).
+ * Every namespace a run labelled, one `namespace/NAME` per line ('' when
+ * none). A run waits at its end until the API lists none of its namespaces,
+ * so after it exits there must be none, at once.
  */
-async function leftoverNamespaces(): Promise<string> {
-  return poll('the run namespaces to be gone', { timeoutMs: 120_000, intervalMs: 1000 }, async () => {
-    const names = await runNamespaces();
-    if (names === '') return names;
-    throw new Error(names);
-  }).catch(() => runNamespaces());
-}
-
-/** Every namespace a run labelled, one `namespace/NAME` per line ('' when none). */
 function runNamespaces(): Promise<string> {
   return kubectl('get', 'namespaces', '-l', RUN_LABEL, '-o', 'name');
 }
@@ -73,6 +64,9 @@ describe('sctp-e2e run against the local cluster', function () {
     const record = JSON.parse(readFileSync(join(reportDir, 'run.json'), 'utf8'));
     expect(record.guard.start).to.deep.equal([{ node: 'sctp-e2e-node1', state: 'unavailable' }]);
     expect(record.guard.findings).to.deep.equal([]);
+    // The run waited for its namespaces at its end and says so.
+    expect(record.namespacesAtEnd.left).to.deep.equal([]);
+    expect(md).to.match(/Cleanup: no namespace of the run was left \d+\.\d s after the last test\./);
     // One tracker saw the whole run: the start, before and after every test, the end
     // (the CLI and the test files once had a tracker each, and the run's record only two readings).
     expect(record.guard.reads.count).to.equal(2 + 2 * record.tests.length);
@@ -82,7 +76,7 @@ describe('sctp-e2e run against the local cluster', function () {
         t.steps.map((s: { step: string }) => s.step),
         t.title,
       ).to.include.members(['module guard', 'rest of the body', 'cleanup']);
-    expect(await leftoverNamespaces()).to.equal('');
+    expect(await runNamespaces()).to.equal('');
   });
 
   it('passes the tier with node access through the host-exec pod', async () => {
@@ -106,7 +100,7 @@ describe('sctp-e2e run against the local cluster', function () {
       .filter((t) => t.includes('sctp-e2e-node1:'));
     expect(guard.length).to.be.greaterThan(0);
     expect(guard[0]).to.match(/sctp-e2e-node1: unavailable → unavailable/);
-    expect(await leftoverNamespaces()).to.equal('');
+    expect(await runNamespaces()).to.equal('');
   });
 
   it('passes the [Feature:SCTPConnectivity] tier, the stale-conntrack bug of kube-proxy reported as known', async () => {
@@ -126,7 +120,7 @@ describe('sctp-e2e run against the local cluster', function () {
     expect(knownTests).to.have.length(1);
     expect(knownTests[0]).to.include('reusing its source port');
     expect(run.stdout).to.include('kubernetes/kubernetes#115299');
-    expect(await leftoverNamespaces()).to.equal('');
+    expect(await runNamespaces()).to.equal('');
   });
 
   it('without the profile, that test fails the run with exit 1 and its evidence', async () => {

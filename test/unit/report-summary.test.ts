@@ -64,6 +64,24 @@ describe('summary.md', () => {
     );
   });
 
+  it('says whether the run left namespaces behind, and names them when it did', () => {
+    const clean = renderSummary({ ...fixtureRun(), namespacesAtEnd: { left: [], waitedMs: 2300 } });
+    expect(section(clean, 'Cluster (preflight)')).to.include(
+      'Cleanup: no namespace of the run was left 2.3 s after the last test.',
+    );
+    expect(section(clean, 'What needs attention')).to.not.include('cleanup');
+    const leaky = renderSummary({
+      ...fixtureRun(),
+      namespacesAtEnd: { left: ['sctp-e2e-x-conn-lb'], waitedMs: 60_000 },
+    });
+    expect(section(leaky, 'Cluster (preflight)')).to.include(
+      '**Cleanup incomplete:** 1 namespace(s) of the run still listed 60.0 s after the last test: `sctp-e2e-x-conn-lb`.',
+    );
+    expect(section(leaky, 'What needs attention')).to.include(
+      '- cleanup: 1 namespace(s) of the run left behind (remove with `sctp-e2e cleanup`)',
+    );
+  });
+
   it('lists what did not pass, one line each, before the coverage matrix', () => {
     const attention = section(md, 'What needs attention');
     expect(md.indexOf('## What needs attention')).to.be.lessThan(md.indexOf('## KEP-614 coverage'));
