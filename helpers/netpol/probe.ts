@@ -28,6 +28,7 @@ import {
   type Cell,
   type ModelPod,
 } from './model.ts';
+import { sleep } from '../framework/poll.ts';
 import { cellVerdict, describeCellResults } from './verdict.ts';
 
 /** A model pod as deployed: where it runs and its address. */
@@ -145,6 +146,50 @@ export async function probeMatrix(
     ms,
     confirmMs,
   };
+}
+
+/** Between two probes of `untilBlocked`: a connected cell answers in a few hundred milliseconds. */
+const GATE_INTERVAL_MS = 200;
+
+/** What `untilBlocked` saw: whether the cells stopped connecting, after how many probes and how long. */
+export interface PolicyGate {
+  blocked: boolean;
+  probes: number;
+  ms: number;
+}
+
+/**
+ * Probes `cells` (cells of one source pod, so one command) again and again
+ * with a short timeout until none of them connects, or `timeoutMs` passes.
+ * It judges nothing: it only tells when a policy just created seems to be in
+ * force, so that the full rounds (162 associations, 2.5–4 s each on the
+ * loaded 2-core machine) do not start before it and end early. A probe that
+ * cannot run ends the wait; the full rounds meet the same problem and say so.
+ */
+export async function untilBlocked(
+  agent: Agent,
+  execFor: ExecFor,
+  pods: readonly DeployedPod[],
+  cells: readonly Cell[],
+  probeTimeoutSeconds: number,
+  timeoutMs: number,
+): Promise<PolicyGate> {
+  const started = Date.now();
+  let probes = 0;
+  for (;;) {
+    let results: CellResult[];
+    try {
+      results = await probeCells(agent, execFor, pods, cells, probeTimeoutSeconds);
+    } catch {
+      return { blocked: false, probes, ms: Date.now() - started };
+    }
+    probes++;
+    const verdicts = results.map((r) => cellVerdict(r.result));
+    const blocked = verdicts.every((v) => v === 'blocked');
+    if (blocked || verdicts.includes('error') || Date.now() - started >= timeoutMs)
+      return { blocked, probes, ms: Date.now() - started };
+    await sleep(GATE_INTERVAL_MS);
+  }
 }
 
 const KIND_MARK: Record<ProbeResultKind, string> = { connected: '.', timeout: 'T', refused: 'R', error: 'E' };

@@ -24,6 +24,7 @@ import {
   podLabels,
   renderComparison,
   renderReachability,
+  type Cell,
   type ModelNamespace,
 } from '../../helpers/netpol/model.ts';
 import { SharedModel } from '../../helpers/netpol/shared-model.ts';
@@ -32,6 +33,7 @@ import {
   probeMatrix,
   renderResults,
   type DeployedPod,
+  untilBlocked,
   type Observation,
 } from '../../helpers/netpol/probe.ts';
 import { cellTimeoutSeconds, requireVerdicts } from '../../helpers/netpol/verdict.ts';
@@ -139,6 +141,26 @@ interface Scenario {
   expected: Reachability;
 }
 
+/**
+ * The cells `expected` blocks between different pods from the first source
+ * pod that has any: probed together in one command while waiting for the
+ * policy to be in force.
+ */
+function blockedFromOneSource(expected: Reachability): Cell[] {
+  const blocked = CELLS.filter((c) => !expected.get(c) && podId(c.from) !== podId(c.to));
+  return blocked.filter((c) => podId(c.from) === podId(blocked[0].from));
+}
+
+/**
+ * The wait for a policy to be in force: each probe only long enough to tell
+ * a cell that connects (a few hundred milliseconds) from one that does not,
+ * and the whole wait bounded. kube-router on the local cluster puts a
+ * policy in force 0.5 to 2 s after it is created; past the bound the full
+ * rounds simply start, as they would without the wait.
+ */
+const GATE_PROBE_SECONDS = 1;
+const GATE_MS = 5_000;
+
 /** Cells between two different pods that `r` allows: a policy must still let them connect. */
 const allowedCrossPod = (r: Reachability) => CELLS.filter((c) => r.get(c) && podId(c.from) !== podId(c.to));
 
@@ -215,6 +237,19 @@ function scenario(model: SharedModel, s: Scenario): void {
         s.policies.map((p) => `# in ${p.in} (${namespaces[p.in]})\n${policyYaml(p.body)}`).join('---\n'),
       );
       mark(`policy created: ${s.policies.map((p) => `${p.in}/${p.body.metadata!.name}`).join(', ')}`);
+
+      // Full rounds started before the policy is in force end early and are
+      // wasted; a few of its blocked cells, probed quickly, say when to start.
+      const gateCells = blockedFromOneSource(s.expected);
+      const gate = await t.time('waiting for the policy to be in force', () =>
+        untilBlocked(ctx.agent, exec, pods, gateCells, GATE_PROBE_SECONDS, Math.min(GATE_MS, timeoutMs)),
+      );
+      const gateWhat = `${gateCells.length} blocked cell(s) from ${podId(gateCells[0].from)}`;
+      mark(
+        gate.blocked
+          ? `policy seen in force on ${gateWhat} (${gate.probes} probe(s) of ${GATE_PROBE_SECONDS} s)`
+          : `policy not seen in force on ${gateWhat} (${gate.probes} probe(s)); probing the whole table anyway`,
+      );
 
       const after = await t.time('probing until the policy is in force', () =>
         observeUntil(

@@ -12,7 +12,7 @@ import type { ExecResult } from '../../helpers/access/node-access.ts';
 import { TestError } from '../../helpers/framework/errors.ts';
 import { loadBalancerRefusal } from '../../helpers/probing/lb-refusal.ts';
 import { CELLS, MODEL_PODS, Reachability, cellId, podId, type Cell } from '../../helpers/netpol/model.ts';
-import { probeMatrix, type DeployedPod, type ExecFor } from '../../helpers/netpol/probe.ts';
+import { probeMatrix, untilBlocked, type DeployedPod, type ExecFor } from '../../helpers/netpol/probe.ts';
 import { cellTimeoutSeconds, cellVerdict, requireVerdicts } from '../../helpers/netpol/verdict.ts';
 
 const usrsctp = new UsrsctpAgent('agent:test');
@@ -216,6 +216,38 @@ describe('probeMatrix: blocked means blocked in two rounds; error is never block
 
   it('requireVerdicts is quiet when every cell has a verdict', () => {
     requireVerdicts('x', []);
+  });
+});
+
+describe('untilBlocked: when a policy just created seems in force (it judges nothing)', () => {
+  const cells = CELLS.filter((c) => podId(c.from) === 'x/b' && c.to.ns === 'x' && c.to.pod !== 'b');
+
+  it('probes the cells until none connects, then says blocked', async () => {
+    const { execFor, rounds } = fakeCluster((_c, round) => (round < 3 ? 'connected' : 'timeout'));
+    const gate = await untilBlocked(usrsctp, execFor, PODS, cells, 1, 10_000);
+    expect(gate).to.include({ blocked: true, probes: 3 });
+    expect([...rounds.values()]).to.deep.equal(cells.map(() => 3));
+  });
+
+  it('a cell that still connects at the deadline: not blocked, and the full rounds decide', async () => {
+    const { execFor } = fakeCluster(() => 'connected');
+    const gate = await untilBlocked(usrsctp, execFor, PODS, cells, 1, 0);
+    expect(gate).to.include({ blocked: false, probes: 1 });
+  });
+
+  it('garbage or an exec that cannot run ends the wait at once, not blocked', async () => {
+    const garbage = fakeCluster(() => 'garbage');
+    expect(await untilBlocked(usrsctp, garbage.execFor, PODS, cells, 1, 10_000)).to.include({
+      blocked: false,
+      probes: 1,
+    });
+    const refused: ExecFor = () => async () => {
+      throw new Error('exec refused');
+    };
+    expect(await untilBlocked(usrsctp, refused, PODS, cells, 1, 10_000)).to.include({
+      blocked: false,
+      probes: 0,
+    });
   });
 });
 
