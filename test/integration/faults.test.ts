@@ -24,6 +24,7 @@ import {
 import { printTable, runRow, type Fault } from './fault-harness.ts';
 
 const CNI_CONF = join(NODE1_DIR, 'cni', 'net.d', '10-sctp-e2e.conflist');
+const SCTP_CLOSED_SYSCTL = '/proc/sys/net/netfilter/nf_conntrack_sctp_timeout_closed';
 
 /**
  * Puts `text` in place of the CNI config in one step: containerd reloads on
@@ -244,6 +245,26 @@ const FAULTS: Fault[] = [
     ],
     // The node's own associations: INIT-ACK comes back through INPUT.
     mustPass: ['node to pod and node to Service over SCTP'],
+  },
+  {
+    // A closed association's conntrack entry lives 1 s instead of 10: a stale
+    // entry is gone before the reused source port's association completes,
+    // so reaching the new pod proves nothing, and the test must say "not
+    // judged" rather than pass (--strict makes that skip fail the run).
+    name: 'SCTP conntrack CLOSED timeout of 1 s on the node',
+    apply: () => inNode(`echo 1 > ${SCTP_CLOSED_SYSCTL}`).then(() => undefined),
+    undo: () => inNode(`echo 10 > ${SCTP_CLOSED_SYSCTL}`).then(() => undefined),
+    connectivity: true,
+    brokenArgs: ['--strict'],
+    mustFail: [
+      {
+        title: 'client reusing its source port',
+        message: /^not judged: .* CLOSED timeout \(1 s, /,
+        verdicts: ['skip'],
+        repaired: ['KNOWN'],
+      },
+    ],
+    mustPass: ['pod to pod over SCTP by pod IP on the same node'],
   },
   {
     name: 'CoreDNS stopped',
