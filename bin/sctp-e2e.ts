@@ -212,10 +212,10 @@ async function runCommand(config: Config): Promise<number> {
   const guard = await endRunGuard(ctx);
   const closed = await closeRun({ waitMs: NAMESPACES_GONE_MS });
   for (const l of closed.failures) process.stderr.write(`sctp-e2e: cleanup: ${l}\n`);
-  const left = closed.namespaces?.left ?? [];
-  if (left.length)
+  const ns = closed.namespaces;
+  if (ns?.left.length)
     process.stderr.write(
-      `sctp-e2e: cleanup: ${left.length} namespace(s) of run ${config.runId} still listed ${NAMESPACES_GONE_MS / 1000} s after the last test: ${left.join(' ')} (see why with kubectl describe namespace; remove with: sctp-e2e cleanup)\n`,
+      `sctp-e2e: cleanup: ${ns.left.length} namespace(s) of run ${config.runId} still listed ${(ns.waitedMs / 1000).toFixed(1)} s after the last test: ${ns.left.join(' ')} (see why with kubectl describe namespace; remove with: sctp-e2e cleanup)\n`,
     );
   if (tests.length === 0)
     throw new SuiteError(

@@ -22,12 +22,7 @@ import {
   nodeAddress,
   type NodeAccess,
 } from '../access/node-access.ts';
-import {
-  deleteNamespace,
-  listRunNamespaces,
-  stopCreatingNamespaces,
-  sweepRunNamespaces,
-} from '../access/namespaces.ts';
+import { stopCreatingNamespaces, sweepRunNamespaces } from '../access/namespaces.ts';
 import { notice } from './notices.ts';
 
 export interface RunContext {
@@ -199,13 +194,9 @@ export async function closeRun(options: { waitMs?: number } = {}): Promise<RunCl
   let namespaces: RunClose['namespaces'];
   const started = Date.now();
   try {
-    if (options.waitMs === undefined) {
-      for (const ns of await listRunNamespaces(scope.kube, scope.runId))
-        await deleteNamespace(scope.kube, ns);
-    } else {
-      const left = await sweepRunNamespaces(scope.kube, scope.runId, options.waitMs);
-      namespaces = { left, waitedMs: Date.now() - started };
-    }
+    // Without waitMs: one round, deleting what is listed, no waiting.
+    const left = await sweepRunNamespaces(scope.kube, scope.runId, options.waitMs ?? 0);
+    if (options.waitMs !== undefined) namespaces = { left, waitedMs: Date.now() - started };
   } catch (err) {
     failures.push(`leftover namespaces: ${errorText(err)}`);
   }

@@ -151,11 +151,10 @@ export async function probeMatrix(
 /** Between two probes of `untilBlocked`: a connected cell answers in a few hundred milliseconds. */
 const GATE_INTERVAL_MS = 200;
 
-/** What `untilBlocked` saw: whether the cells stopped connecting, after how many probes and how long. */
+/** What `untilBlocked` saw: whether the cells stopped connecting, and after how many probes. */
 export interface PolicyGate {
   blocked: boolean;
   probes: number;
-  ms: number;
 }
 
 /**
@@ -181,13 +180,13 @@ export async function untilBlocked(
     try {
       results = await probeCells(agent, execFor, pods, cells, probeTimeoutSeconds);
     } catch {
-      return { blocked: false, probes, ms: Date.now() - started };
+      return { blocked: false, probes };
     }
     probes++;
     const verdicts = results.map((r) => cellVerdict(r.result));
     const blocked = verdicts.every((v) => v === 'blocked');
     if (blocked || verdicts.includes('error') || Date.now() - started >= timeoutMs)
-      return { blocked, probes, ms: Date.now() - started };
+      return { blocked, probes };
     await sleep(GATE_INTERVAL_MS);
   }
 }
