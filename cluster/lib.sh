@@ -65,7 +65,7 @@ SSH_PORT=22
 API_NODE_IP=198.18.0.2 # node1: the control plane
 
 PAUSE_IMAGE=localhost/sctp-e2e/pause:1.0
-AGENT_IMAGE=localhost/sctp-e2e/agent:0.4.0
+AGENT_IMAGE=localhost/sctp-e2e/agent:0.4.1
 SUITE_IMAGE=localhost/sctp-e2e/suite:0.1.0 # the suite itself, for `sctp-e2e job` (images/suite)
 METALLB_IMAGE=localhost/sctp-e2e/metallb:$METALLB_VERSION # controller and speaker (images/build.sh)
 

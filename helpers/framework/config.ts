@@ -115,7 +115,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'agentImage',
     kind: 'string',
-    default: 'localhost/sctp-e2e/agent:0.4.0',
+    default: 'localhost/sctp-e2e/agent:0.4.1',
     help: 'usrsctp agent image (push images/agent to your registry and name it here)',
   },
   {

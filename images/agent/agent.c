@@ -49,7 +49,7 @@
 #include <usrsctp.h>
 
 #ifndef AGENT_VERSION
-#define AGENT_VERSION "0.3.0"
+#define AGENT_VERSION "0.4.1"
 #endif
 
 #define MAX_MSG (1024 * 1024)     /* largest message served or probed */
@@ -1178,7 +1178,14 @@ done:
 		usrsctp_setsockopt(so, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		r->ms = (long)(mono_ms() - start);
 	}
-	usrsctp_set_upcall(so, NULL, NULL);
+	/*
+	 * The upcall stays set through close. usrsctp's input and timer threads
+	 * test so_upcall for NULL and then call it without the socket's lock,
+	 * so clearing it here raced them into a call through NULL: the daemon
+	 * died with SIGSEGV in sctp_common_input_processing (seen under load,
+	 * with 18 probes at once). wake_upcall touches no socket, and usrsctp
+	 * holds a reference on the socket while it calls it.
+	 */
 	usrsctp_close(so);
 }
 

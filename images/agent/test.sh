@@ -358,4 +358,20 @@ else
 	not_ok "both agents log their events"
 fi
 
+# A daemon that died mid-test shows up above only as "no agent daemon" errors;
+# name its end here, with the signal, so a crash is read as one.
+dead=()
+for pid in "${pids[@]}"; do
+	kill -0 "$pid" 2>/dev/null && continue
+	wait "$pid"
+	rc=$?
+	dead+=("agent pid $pid exited with status $rc$([ "$rc" -gt 128 ] && echo " (signal $(kill -l $((rc - 128))))")")
+done
+if [ "${#dead[@]}" -eq 0 ]; then
+	ok "both agents are still running at the end"
+else
+	not_ok "both agents are still running at the end" "${dead[@]}" "a.log ends: $(tail -n 3 "$tmp/a.log" | tr '\n' '|')" \
+		"b.log ends: $(tail -n 3 "$tmp/b.log" | tr '\n' '|')"
+fi
+
 finish

@@ -46,7 +46,7 @@ spec:
   terminationGracePeriodSeconds: 0
   containers:
   - name: agent
-    image: localhost/sctp-e2e/agent:0.4.0
+    image: localhost/sctp-e2e/agent:0.4.1
     imagePullPolicy: Never
     args: ${JSON.stringify(args)}
 ${extra}`;

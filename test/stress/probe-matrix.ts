@@ -33,7 +33,7 @@ const { values } = parseArgs({
     'cell-timeout': { type: 'string', default: '2' },
     form: { type: 'string', default: 'each' },
     exec: { type: 'string', default: 'session' },
-    image: { type: 'string', default: process.env.SCTP_E2E_AGENT_IMAGE ?? 'localhost/sctp-e2e/agent:0.4.0' },
+    image: { type: 'string', default: process.env.SCTP_E2E_AGENT_IMAGE ?? 'localhost/sctp-e2e/agent:0.4.1' },
     kubeconfig: {
       type: 'string',
       default: process.env.KUBECONFIG ?? '/var/lib/sctp-e2e/cluster/kubeconfig.yaml',
