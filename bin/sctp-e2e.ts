@@ -193,14 +193,17 @@ async function runCommand(config: Config): Promise<number> {
   // Read before any test runs: the module state in the summary is the one the tests found.
   let cluster: ClusterFacts | undefined;
   let clusterError: string | undefined;
-  try {
-    cluster = await readClusterFacts(ctx);
-  } catch (err) {
-    clusterError = errorText(err).split('\n')[0];
-  }
   // Every node's module state before the first test: a load by anything
-  // before a test, between tests or after the last is caught and named.
-  await startRunGuard(ctx);
+  // before a test, between tests or after the last is caught and named. It
+  // runs beside the cluster facts: the guard reads on its own lane, whose
+  // session opens with this first reading.
+  await Promise.all([
+    readClusterFacts(ctx).then(
+      (facts) => (cluster = facts),
+      (err: unknown) => (clusterError = errorText(err).split('\n')[0]),
+    ),
+    startRunGuard(ctx),
+  ]);
   const { counts, tests, unselected, knownUnused } = await runSuites(config, config.reportDir, {
     quiet: config.quiet,
     summaryLine: false,

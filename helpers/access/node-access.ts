@@ -11,7 +11,7 @@ import { PassThrough, Writable } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
-import { NodeShells, ShellSession, started } from './node-shell.ts';
+import { NodeShells, ShellSession, started, type NodeLane } from './node-shell.ts';
 import type { Config } from '../framework/config.ts';
 import { SuiteError, errorText } from '../framework/errors.ts';
 import type { Kube } from './kube.ts';
@@ -29,7 +29,8 @@ export interface NodeAccess {
   readonly kind: 'ssh' | 'pod' | 'none';
   /** Why node checks cannot run, for kind 'none'. */
   readonly unavailableReason?: string;
-  exec(node: string, command: string): Promise<ExecResult>;
+  /** Runs `command` on `node`, after the commands before it in the same lane. */
+  exec(node: string, command: string, lane?: NodeLane): Promise<ExecResult>;
   close(): Promise<void>;
 }
 
@@ -123,8 +124,8 @@ export class SshNodeAccess implements NodeAccess {
     return this.jump;
   }
 
-  async exec(node: string, command: string): Promise<ExecResult> {
-    const shell = await this.shells.get(node);
+  async exec(node: string, command: string, lane?: NodeLane): Promise<ExecResult> {
+    const shell = await this.shells.get(node, lane);
     if (shell) return shell.exec(command);
     const ssh = await this.connect(node);
     const r = await ssh.execCommand(command);
@@ -216,8 +217,8 @@ export class PodNodeAccess implements NodeAccess {
   /** One long-lived shell per node through one exec stream (see node-shell.ts). */
   private readonly shells = new NodeShells((node) => this.openShell(node));
 
-  async exec(node: string, command: string): Promise<ExecResult> {
-    const shell = await this.shells.get(node);
+  async exec(node: string, command: string, lane?: NodeLane): Promise<ExecResult> {
+    const shell = await this.shells.get(node, lane);
     if (shell) return shell.exec(command);
     const name = await this.pod(node);
     const namespace = await this.namespace!;

@@ -118,22 +118,32 @@ export class ShellSession {
 }
 
 /**
- * One session per node, opened on first use and again after one ends. A
- * node where `open` gives undefined (its login shell cannot run `exec
- * /bin/sh`: a restricted shell, a forced command) keeps undefined, and its
- * access runs one exec per command instead.
+ * Which of a node's sessions runs a command. A session runs one command at a
+ * time, so the module guard's reads, taken around every test, have a lane of
+ * their own: on the shared one they waited behind other tests' rule dumps
+ * and conntrack reads under --parallel, and the guard's read time grew with
+ * the work on the node rather than with the number of nodes.
+ */
+export type NodeLane = 'work' | 'guard';
+
+/**
+ * One session per node and lane, opened on first use and again after one
+ * ends. A node where `open` gives undefined (its login shell cannot run
+ * `exec /bin/sh`: a restricted shell, a forced command) keeps undefined,
+ * and its access runs one exec per command instead.
  */
 export class NodeShells {
   private readonly sessions = new Map<string, Promise<ShellSession | undefined>>();
 
   constructor(private readonly open: (node: string) => Promise<ShellSession | undefined>) {}
 
-  get(node: string): Promise<ShellSession | undefined> {
-    const previous = this.sessions.get(node);
+  get(node: string, lane: NodeLane = 'work'): Promise<ShellSession | undefined> {
+    const key = `${lane}\0${node}`;
+    const previous = this.sessions.get(key);
     const current = previous
       ? previous.then((s) => (s === undefined || s.open ? s : this.open(node)))
       : this.open(node);
-    this.sessions.set(node, current);
+    this.sessions.set(key, current);
     return current;
   }
 

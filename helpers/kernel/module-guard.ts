@@ -73,13 +73,13 @@ export async function readNodes(
     return new Map(nodes.map((n) => [n, { kind: 'no access', why }]));
   }
   const readNode = async (node: string): Promise<NodeReading> => {
-    if (!files) return readingOf(await access.exec(node, MODULE_STATE_COMMAND));
-    const live = await access.exec(node, MODULE_LIVE_COMMAND);
+    if (!files) return readingOf(await access.exec(node, MODULE_STATE_COMMAND, 'guard'));
+    const live = await access.exec(node, MODULE_LIVE_COMMAND, 'guard');
     const reading = readingOf(live);
     if (reading.kind !== 'read') return reading;
     let known = files.get(node);
     if (known?.kernel !== reading.report.kernel) {
-      const result = await access.exec(node, MODULE_FILES_COMMAND);
+      const result = await access.exec(node, MODULE_FILES_COMMAND, 'guard');
       if (result.code !== 0)
         return { kind: 'unreadable', why: `the files command exited ${result.code}`, raw: rawOf(result) };
       known = { kernel: reading.report.kernel, output: result.stdout };

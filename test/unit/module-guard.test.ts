@@ -15,6 +15,7 @@ import {
   MODULE_STATE_COMMAND,
 } from '../../helpers/kernel/module-state.ts';
 import type { ExecResult, NodeAccess } from '../../helpers/access/node-access.ts';
+import type { NodeLane } from '../../helpers/access/node-shell.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
 
 const fixture = (name: string) =>
@@ -25,11 +26,13 @@ class FakeAccess implements NodeAccess {
   readonly kind = 'ssh' as const;
   answers = new Map<string, ExecResult | Error>();
   commands: string[] = [];
+  lanes = new Set<NodeLane | undefined>();
   set(node: string, answer: string | ExecResult | Error): void {
     this.answers.set(node, typeof answer === 'string' ? { stdout: answer, stderr: '', code: 0 } : answer);
   }
-  async exec(node: string, command: string): Promise<ExecResult> {
+  async exec(node: string, command: string, lane?: NodeLane): Promise<ExecResult> {
     this.commands.push(command);
+    this.lanes.add(lane);
     const a = this.answers.get(node);
     if (!a || a instanceof Error) throw a ?? new Error(`no such node ${node}`);
     return a;
@@ -135,6 +138,8 @@ describe('module guard', () => {
       const second = await readNodes(access, ['n1'], files);
       expect(access.commands).to.deep.equal([MODULE_LIVE_COMMAND]);
       expect(judgeGuard(first, second).nodes[0]).to.include({ judgement: 'broken' });
+      // Its own lane: a guard read never waits behind another test's node command.
+      expect([...access.lanes]).to.deep.equal(['guard']);
     });
 
     it('keeps the facts of the files from the first reading, not the live output', async () => {

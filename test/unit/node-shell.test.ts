@@ -121,4 +121,18 @@ describe('NodeShells (one session per node, reopened when it ends)', function ()
     child.stdin.on('error', () => {});
     expect(await started(session)).to.equal(undefined);
   });
+
+  it('gives each lane of a node its own session: a guard read does not wait behind a slow command', async () => {
+    const shells = new NodeShells(async () => started(startShell().session));
+    const work = (await shells.get('n1'))!;
+    const guard = (await shells.get('n1', 'guard'))!;
+    expect(guard).to.not.equal(work);
+    expect(await shells.get('n1', 'work')).to.equal(work);
+    const slow = work.exec('sleep 1; echo slow');
+    const t0 = Date.now();
+    expect((await guard.exec('echo guard')).stdout).to.equal('guard');
+    expect(Date.now() - t0).to.be.lessThan(500);
+    expect((await slow).stdout).to.equal('slow');
+    await shells.closeAll();
+  });
 });
