@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import {
   MODULE_FILES_COMMAND,
@@ -47,6 +49,34 @@ describe('SCTP module state', () => {
       const whole = parseModuleState(run(MODULE_STATE_COMMAND));
       const parts = parseModuleState(combineOutputs(run(MODULE_LIVE_COMMAND), run(MODULE_FILES_COMMAND)));
       expect(parts).to.deep.equal(whole);
+    });
+
+    it('the live command (shell builtins only) finds the sctp line of a modules list as the grep of the whole command does', function () {
+      if (process.platform !== 'linux') this.skip();
+      const dir = mkdtempSync(join(tmpdir(), 'sctp-e2e-modules-'));
+      try {
+        const list = join(dir, 'modules');
+        const run = (c: string) =>
+          execFileSync('sh', ['-c', c.replaceAll('/proc/modules', list)], { encoding: 'utf8' })
+            .split('\n')
+            .filter((l) => l.startsWith('proc_modules'));
+        writeFileSync(
+          list,
+          'nf_nat 49152 3 xt_nat,xt_MASQUERADE, Live 0x0000000000000000\n' +
+            'sctp 434176 4 - Live 0xffffffffc0a00000\n' +
+            'udp_tunnel 28672 1 sctp, Live 0x0000000000000000\n',
+        );
+        expect(run(MODULE_LIVE_COMMAND)).to.deep.equal([
+          'proc_modules=yes',
+          'proc_modules_sctp=sctp 434176 4 - Live 0xffffffffc0a00000',
+        ]);
+        expect(run(MODULE_LIVE_COMMAND)).to.deep.equal(run(MODULE_STATE_COMMAND));
+        writeFileSync(list, 'nf_nat 49152 3 xt_nat, Live 0x0000000000000000\n');
+        expect(run(MODULE_LIVE_COMMAND)).to.deep.equal(['proc_modules=yes', 'proc_modules_sctp=']);
+        expect(run(MODULE_LIVE_COMMAND)).to.deep.equal(run(MODULE_STATE_COMMAND));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('combineOutputs takes the live keys from the live output and the rest from the files output', () => {
