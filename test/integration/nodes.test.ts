@@ -61,13 +61,19 @@ const THROUGH_NODE2: Fault['mustFail'] = [
 const TWO_NODE_FAULTS: Fault[] = [
   {
     // A firewall between the nodes dropping flannel's VXLAN port: every path
-    // that crosses nodes fails, every path within one node still passes.
+    // that crosses nodes fails, every path within one node still passes. In
+    // the raw table, not filter: kube-router's every sync saves the filter
+    // table and restores it whole (iptables-restore -T filter, no --noflush),
+    // so a rule deleted between its save and its restore came back, and the
+    // "repaired" cluster still dropped VXLAN (seen in CI on 2026-12-01).
     name: 'VXLAN between the nodes dropped (UDP 8472, both nodes)',
     apply: async () => {
-      for (const node of [1, 2]) await inNode('iptables -I INPUT -p udp --dport 8472 -j DROP', node);
+      for (const node of [1, 2])
+        await inNode('iptables -t raw -I PREROUTING -p udp --dport 8472 -j DROP', node);
     },
     undo: async () => {
-      for (const node of [1, 2]) await inNode('iptables -D INPUT -p udp --dport 8472 -j DROP', node);
+      for (const node of [1, 2])
+        await inNode('iptables -t raw -D PREROUTING -p udp --dport 8472 -j DROP', node);
     },
     mustFail: [
       { title: 'pod to pod over SCTP by pod IP across nodes', message: /no SCTP round trip/ },
