@@ -38,8 +38,9 @@ const CONFIG_DIRS =
  * release (a different one means the node rebooted into another kernel, and
  * the files below are read again). Lines: the LIVE_KEYS only.
  *
- * Shell builtins only (read, echo, test), no uname, grep or cat and no
- * command substitution: it runs twice per test on every node, and on a
+ * Shell builtins only (read, echo, test), no grep or cat and no command
+ * substitution (uname only if the kernel release cannot be read from
+ * /proc): it runs twice per test on every node, and on a
  * loaded 2-core machine each fork and exec cost milliseconds. Measured on
  * this machine with the cluster up: 29 ms per run with them, 17 ms without.
  */

@@ -51,7 +51,7 @@ describe('SCTP module state', () => {
       expect(parts).to.deep.equal(whole);
     });
 
-    it('the live command (shell builtins only) finds the sctp line of a modules list as the grep of the whole command does', function () {
+    it("the live command (shell builtins only) finds the sctp line of a modules list as grep -E '^sctp ' does", function () {
       if (process.platform !== 'linux') this.skip();
       const dir = mkdtempSync(join(tmpdir(), 'sctp-e2e-modules-'));
       try {
@@ -60,6 +60,11 @@ describe('SCTP module state', () => {
           execFileSync('sh', ['-c', c.replaceAll('/proc/modules', list)], { encoding: 'utf8' })
             .split('\n')
             .filter((l) => l.startsWith('proc_modules'));
+        // What the command printed before it used builtins only.
+        const grepped = () => [
+          'proc_modules=yes',
+          `proc_modules_sctp=${execFileSync('sh', ['-c', `grep -E '^sctp ' ${list} || true`], { encoding: 'utf8' }).trim()}`,
+        ];
         writeFileSync(
           list,
           'nf_nat 49152 3 xt_nat,xt_MASQUERADE, Live 0x0000000000000000\n' +
@@ -70,10 +75,10 @@ describe('SCTP module state', () => {
           'proc_modules=yes',
           'proc_modules_sctp=sctp 434176 4 - Live 0xffffffffc0a00000',
         ]);
-        expect(run(MODULE_LIVE_COMMAND)).to.deep.equal(run(MODULE_STATE_COMMAND));
+        expect(run(MODULE_LIVE_COMMAND)).to.deep.equal(grepped());
         writeFileSync(list, 'nf_nat 49152 3 xt_nat, Live 0x0000000000000000\n');
         expect(run(MODULE_LIVE_COMMAND)).to.deep.equal(['proc_modules=yes', 'proc_modules_sctp=']);
-        expect(run(MODULE_LIVE_COMMAND)).to.deep.equal(run(MODULE_STATE_COMMAND));
+        expect(run(MODULE_LIVE_COMMAND)).to.deep.equal(grepped());
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
