@@ -8,7 +8,7 @@
  *   sctp-e2e preflight  what the suite sees of the cluster, without loading sctp.ko
  *   sctp-e2e list       the tests run would run, with their tags (no cluster needed)
  *   sctp-e2e cleanup    remove namespaces left by crashed runs
- *   sctp-e2e cluster    up | down | status | env — the local cluster
+ *   sctp-e2e cluster    up | down | status | env | load-suite — the local cluster
  *   sctp-e2e local      cluster up, then run both tiers with the local known-failures profile
  *   sctp-e2e job        run the suite inside the cluster as a Job (helpers/in-cluster/job.ts); --keep leaves its objects
  *   sctp-e2e enable-sctp | disable-sctp --openshift [--pool worker]
@@ -27,6 +27,7 @@ import {
   flagName,
   loadConfig,
   LOCAL_CLUSTER_ENV,
+  LOCAL_SUITE_IMAGE,
   SETTINGS,
   envName,
   type Config,
@@ -67,7 +68,7 @@ import { endRunGuard, startRunGuard } from '../helpers/framework/steps/guard.ts'
  */
 const NAMESPACES_GONE_MS = 60_000;
 
-const USAGE = `usage: sctp-e2e <run|job|report|preflight|list|cleanup|local|cluster up|down|status|env|enable-sctp|disable-sctp> [flags]
+const USAGE = `usage: sctp-e2e <run|job|report|preflight|list|cleanup|local|cluster up|down|status|env|load-suite|enable-sctp|disable-sctp> [flags]
 
 flags (each also as SCTP_E2E_<NAME> and as a key of --config FILE):
   --config FILE              YAML or JSON file of settings
@@ -160,7 +161,12 @@ function parse(argv: string[]): {
 
 /** Runs a cluster script; `shape` are the flags of `up` (the cluster's shape, checked by up.sh). */
 function clusterScript(action: string, shape: string[] = []): number {
-  const scripts: Record<string, string> = { up: 'up.sh', down: 'down.sh', status: 'status.sh' };
+  const scripts: Record<string, string> = {
+    up: 'up.sh',
+    down: 'down.sh',
+    status: 'status.sh',
+    'load-suite': 'load-suite.sh',
+  };
   if (action === 'env') {
     if (!existsSync(LOCAL_CLUSTER_ENV))
       throw new SuiteError('the local cluster is not up (no env file)', 'run `sctp-e2e cluster up`');
@@ -169,7 +175,10 @@ function clusterScript(action: string, shape: string[] = []): number {
   }
   const script = scripts[action];
   if (!script)
-    throw new SuiteError(`unknown cluster action "${action ?? ''}"`, 'use up, down, status or env');
+    throw new SuiteError(
+      `unknown cluster action "${action ?? ''}"`,
+      'use up, down, status, env or load-suite',
+    );
   return spawnSync('bash', [join(ROOT, 'cluster', script), ...shape], { stdio: 'inherit' }).status ?? 2;
 }
 
@@ -342,8 +351,17 @@ async function main(argv: string[]): Promise<number> {
       await closeRun();
       return 0;
     }
-    case 'job':
-      return jobCommand(loadConfig({ flags, configFile }), { keep });
+    case 'job': {
+      const config = loadConfig({ flags, configFile });
+      // The local cluster's nodes get the suite image only when a job needs
+      // it (cluster/load-suite.sh says why); elsewhere it is pulled.
+      if (config.localCluster && config.suiteImage === LOCAL_SUITE_IMAGE && clusterScript('load-suite') !== 0)
+        throw new SuiteError(
+          'the suite image could not be loaded into the local cluster',
+          'see the lines above',
+        );
+      return jobCommand(config, { keep });
+    }
     case 'cleanup': {
       const config = loadConfig({ flags, configFile });
       const kube = makeKube(loadKubeConfig(config));

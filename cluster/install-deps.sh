@@ -9,7 +9,7 @@ declare -A NEED=(
   [iptables]=iptables [ipset]=ipset [conntrack]=conntrack [sshd]=openssh-server
   [ssh]=openssh-client [/usr/include/usrsctp.h]=libusrsctp-dev [/bin/busybox]=busybox-static
   [gcc]=build-essential [make]=build-essential [ip]=iproute2 [ss]=iproute2 [nsenter]=util-linux
-  [openssl]=openssl [curl]=curl [tcpdump]=tcpdump [file]=file
+  [openssl]=openssl [curl]=curl [jq]=jq [tcpdump]=tcpdump [file]=file
   [nft]=nftables # kube-proxy's nftables mode (`cluster up --proxy-mode nftables`) runs nft
 )
 missing=()

@@ -313,6 +313,9 @@ port_free() { # port name: our component must own the port or nobody may
 }
 
 api() { curl -fsS --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/admin.crt" --key "$PKI_DIR/admin.key" "https://$API_NODE_IP:$API_PORT$1"; }
+# The waits poll every 0.5 s with `api` and jq, not kubectl: a kubectl call
+# costs about 0.25 CPU-seconds here (curl 0.04), and `up` is CPU-bound on 2
+# cores, so polling with kubectl slowed what it waited for.
 kubectl() { "$BIN_DIR/kubectl" --kubeconfig "$STATE_DIR/kubeconfig/admin.kubeconfig" "$@"; }
 
 start_control_plane() {
@@ -355,10 +358,16 @@ start_control_plane() {
     --authentication-kubeconfig="$STATE_DIR/kubeconfig/scheduler.kubeconfig" \
     --authorization-kubeconfig="$STATE_DIR/kubeconfig/scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --leader-elect=false --v=1
-  # RBAC and the DNS Service for the node-level components; `apply` keeps
-  # this step idempotent.
+}
+
+# RBAC and the DNS Service for the node-level components, and MetalLB's CRDs
+# (its pool is one of their objects), in one kubectl call; `apply` keeps this
+# step idempotent. The kubelets need none of it, so they start before it.
+apply_cluster_objects() {
+  use_node 1 # the DNS Service's endpoint is CoreDNS, on node1's address
   render manifests/bootstrap.yaml "$STATE_DIR/bootstrap.yaml"
-  kubectl apply --server-side --force-conflicts -f "$STATE_DIR/bootstrap.yaml" >/dev/null
+  kubectl apply --server-side --force-conflicts -f "$STATE_DIR/bootstrap.yaml" \
+    -f "$CACHE_DIR/metallb-$METALLB_VERSION/crds.yaml" >/dev/null
 }
 
 # Writes a config only when its content changes: kube-proxy exits when its
@@ -619,18 +628,20 @@ if_node_exists() {
   "$@"
 }
 
-pod_cidr() { kubectl get node "$NODE_NAME" -o jsonpath='{.spec.podCIDR}' | grep .; }
+pod_cidr() { api "/api/v1/nodes/$NODE_NAME" | jq -er '.spec.podCIDR // empty'; }
 
 start_containerd() {
   start containerd containerd --config "$NODE_DIR/containerd/config.toml"
 }
 
-# Every `up` imports the images (`down` removes containerd's store with the
-# rest). That takes about 5 s a node (the suite's image alone 3 s), which
-# one node after the other cost two nodes 10 s of a 40 s `up`. So each node
-# imports in the background while its kubelet, flannel and kube-proxy start;
-# nothing needs an image before the first pod, MetalLB's, and `up` waits for
-# every node's import just before that.
+# Every `up` imports the images the cluster runs (`down` removes containerd's
+# store with the rest): pause, the agent and MetalLB. The suite's own image
+# is left to cluster/load-suite.sh, which `sctp-e2e job` runs. Each node
+# imports in the background while the control plane, its kubelet and flannel
+# start, and unpacks there too: unpacked on first use instead, MetalLB's
+# image held its pods' start, which `up` waits for, by 2 to 3 s. Nothing
+# needs an image before the first pod, MetalLB's, and `up` waits for every
+# node's import just before it creates them.
 declare -A IMPORT_PID
 start_image_import() {
   wait_for containerd 30 "its socket" ctr_ version
@@ -640,8 +651,8 @@ start_image_import() {
 }
 import_images() {
   local image
-  for image in pause agent suite metallb; do
-    ctr_ images import --no-unpack "$IMAGE_DIR/$image.tar" >/dev/null || {
+  for image in pause agent metallb; do # the suite's: cluster/load-suite.sh
+    ctr_ images import "$IMAGE_DIR/$image.tar" >/dev/null || {
       echo "importing $IMAGE_DIR/$image.tar failed"
       return 1
     }
@@ -668,8 +679,8 @@ start_kubelet() {
 
 node_ready() { # Ready=True, posted by the kubelet running now
   local ready
-  ready=$(kubectl get node "$NODE_NAME" \
-    -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}') || return 1
+  ready=$(api "/api/v1/nodes/$NODE_NAME" |
+    jq -er '.status.conditions[]? | select(.type == "Ready") | "\(.status) \(.lastHeartbeatTime)"') || return 1
   [[ ${ready%% *} == True ]] || return 1
   (($(date -d "${ready#* }" +%s) >= ${KUBELET_STARTED[$NODE_NAME]:-0}))
 }
@@ -714,15 +725,16 @@ sshd_ready() {
 start_coredns() {
   port_free 53 coredns
   start coredns "$BIN_DIR/coredns" -conf "$NODE_DIR/Corefile"
+}
+coredns_ready() {
   wait_for coredns 30 "ready" in_node curl -fsS http://127.0.0.1:8181/ready
 }
 
-# MetalLB: its CRDs first (the pool is one of their objects), then upstream's
-# RBAC and the cluster's own controller, speakers and pool. `apply` leaves
-# running pods alone when nothing changed.
+# MetalLB: its CRDs (applied with the cluster's objects) established, then
+# upstream's RBAC and the cluster's own controller, speakers and pool. `apply`
+# leaves running pods alone when nothing changed.
 start_metallb() {
   local dir=$CACHE_DIR/metallb-$METALLB_VERSION
-  kubectl apply --server-side --force-conflicts -f "$dir/crds.yaml" >/dev/null
   kubectl wait --for condition=established --timeout=30s -f "$dir/crds.yaml" >/dev/null
   render manifests/metallb.yaml "$STATE_DIR/metallb.yaml" -e "s#@METALLB_IMAGE@#$METALLB_IMAGE#g" \
     -e "s#@API_NODE_IP@#$API_NODE_IP#g" -e "s#@API_PORT@#$API_PORT#g" -e "s#@LB_POOL@#$LB_POOL#g" \
@@ -735,7 +747,7 @@ metallb_ready() { # a ready speaker on every node, and the controller
     die "MetalLB did not become ready (90 s for the speakers, then 90 s for the controller); see: kubectl -n metallb-system get pods,events"
 }
 
-default_service_account() { kubectl -n default get serviceaccount default; }
+default_service_account() { api /api/v1/namespaces/default/serviceaccounts/default; }
 
 write_env() {
   cp "$STATE_DIR/kubeconfig/admin.kubeconfig" "$STATE_DIR/kubeconfig.yaml"
@@ -778,25 +790,36 @@ link_cni_plugins
 switch_shape
 on_nodes prepare_node
 render config/flannel-net-conf.json "$STATE_DIR/flannel-net-conf.json"
-use_node 1
-start_control_plane
-# Node by node would add the waits up: each step starts on every node, then
-# waits on every node.
+# `up` is CPU-bound on 2 cores, and its critical path is the API server, then
+# each kubelet's registration, then flannel's lease. What needs neither starts
+# first and overlaps it: containerd, the image imports and sshd before the
+# control plane; the cluster's objects and CoreDNS beside the kubelets' start;
+# kube-proxy and MetalLB's objects once the Nodes exist (flannel's start
+# waits for that), so MetalLB's pods are scheduled as soon as the nodes are
+# Ready. The NetworkPolicy engine starts after
+# kube-proxy has synced, as before: kube-router restores the whole filter
+# table it saved, so rules kube-proxy writes in between could be lost. Every step starts on every node,
+# then waits on every node (node by node would add the waits up).
 on_nodes start_containerd
 on_nodes start_image_import
+on_nodes start_sshd
+use_node 1
+start_control_plane
 on_nodes start_kubelet
+apply_cluster_objects
+start_coredns
 on_nodes start_flannel
-on_nodes flannel_ready
-on_nodes kubelet_ready
 on_nodes start_kube_proxy
-on_nodes kube_proxy_ready
-on_nodes start_netpol
-on_nodes netpol_ready
 on_nodes images_imported
 use_node 1
 start_metallb
-start_coredns
-on_nodes start_sshd
+on_nodes flannel_ready
+on_nodes kubelet_ready
+on_nodes kube_proxy_ready
+on_nodes start_netpol
+on_nodes netpol_ready
+use_node 1
+coredns_ready
 on_nodes sshd_ready
 # Pods are refused until the namespace's service account exists.
 use_node 1

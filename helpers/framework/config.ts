@@ -59,6 +59,8 @@ export interface Config {
  * bin/benchmark on the 2-core machine of the README (see its Benchmark).
  */
 export const PARALLEL_DEFAULT = 3;
+/** The suite image the local cluster's `cluster load-suite` builds and imports. */
+export const LOCAL_SUITE_IMAGE = 'localhost/sctp-e2e/suite:0.1.0';
 
 type Kind = 'string' | 'boolean' | 'number' | 'count' | { oneOf: readonly string[] };
 
@@ -121,7 +123,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'suiteImage',
     kind: 'string',
-    default: 'localhost/sctp-e2e/suite:0.1.0',
+    default: LOCAL_SUITE_IMAGE,
     help: 'image of the suite itself, run by `sctp-e2e job` (build images/suite/Dockerfile and push it)',
   },
   {

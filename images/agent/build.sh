@@ -17,10 +17,18 @@ if [ -z "$lib" ]; then
 fi
 
 version=${AGENT_VERSION:-$(cat "$here/VERSION" 2>/dev/null || echo dev)}
+# Built once per input: the sources, the library, the version and the
+# compiler. (A compile is about 1 s of CPU, which every `cluster up` paid.)
+key=$( { cat "$here/agent.c" "$0" "$lib"; echo "$version ${CC:-gcc}"; } | sha256sum | cut -c1-16)
+if [ -x "$out/agent" ] && [ "$(cat "$out/agent.key" 2>/dev/null)" = "$key" ]; then
+	echo "$out/agent"
+	exit 0
+fi
 ${CC:-gcc} -std=c11 -O2 -Wall -Wextra -static \
 	-DINET -DINET6 -DAGENT_VERSION="\"$version\"" \
 	-o "$out/agent.tmp" "$here/agent.c" "$lib" -lpthread 2>"$out/build.log" || { cat "$out/build.log" >&2; exit 1; }
 # The one expected linker note is glibc's getaddrinfo-in-static-binary warning; show anything else.
 grep -v -e "getaddrinfo" -e "^/usr/bin/ld: .*: in function" "$out/build.log" >&2 || true
 mv "$out/agent.tmp" "$out/agent"
+echo "$key" >"$out/agent.key"
 echo "$out/agent"

@@ -10,7 +10,8 @@
 # project's run-time files under /app and its production node_modules (tsx is
 # a dependency: the TypeScript runs as is, as it does from a clone).
 #
-# The tarball's name holds a hash of every input, so an unchanged tree is
+# The tarball's name holds a hash of every input's content (not of where the
+# clone is: a clone elsewhere builds the same image), so an unchanged tree is
 # never rebuilt; node_modules is cached apart, by the lock file's hash, so a
 # changed test does not rerun npm.
 source "$(dirname "${BASH_SOURCE[0]}")/../../cluster/lib.sh"
@@ -23,7 +24,7 @@ NODE=$(readlink -f "$(command -v node)") || die "node is needed to build the sui
 hash=$(
   {
     (cd "$ROOT" && find "${APP_FILES[@]}" -type f -print0 | sort -z | xargs -0 sha256sum)
-    sha256sum "$NODE" "${BASH_SOURCE[0]}" "$ROOT/images/pack.sh"
+    cat "$NODE" "${BASH_SOURCE[0]}" "$ROOT/images/pack.sh" | sha256sum
   } | sha256sum | cut -c1-12
 )
 out=$IMAGE_DIR/suite-$hash.tar

@@ -18,7 +18,7 @@ import { jobCommand, jobNames, jobObjects } from '../../helpers/in-cluster/job.t
 import { poll } from '../../helpers/framework/poll.ts';
 import { accessName, clusterRoleRules } from '../../helpers/access/rbac.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
-import { clusterEnv, clusterUp, kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
+import { cluster, clusterEnv, clusterUp, kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
 
 const tmp = tempDir('sctp-e2e-job-');
 const BASIC = '\\[Feature:SCTP\\]';
@@ -48,7 +48,12 @@ async function goneWithin(runId: string, ms: number): Promise<string> {
 
 describe('sctp-e2e job and the Sonobuoy plugin on the local cluster', function () {
   this.timeout(900_000);
-  before(clusterUp);
+  before(async () => {
+    await clusterUp();
+    // `job` loads the suite image itself; the Sonobuoy test's pod needs it too.
+    const r = await cluster('load-suite');
+    if (r.code !== 0) throw new Error(`cluster load-suite failed (exit ${r.code}):\n${r.output}`);
+  });
 
   it('runs [Feature:SCTP] in a Job with the verdicts of the run from outside, copies the reports out, leaves nothing', async () => {
     // The same selection and settings from outside: node access through the

@@ -24,7 +24,7 @@ export const LB_POOL = '198.18.0.240/28';
 export const HOST_VETH = 'sctpe2e-h0';
 
 export async function cluster(
-  action: 'up' | 'down' | 'status',
+  action: 'up' | 'down' | 'status' | 'load-suite',
   ...args: string[]
 ): Promise<{ code: number; output: string; seconds: number }> {
   const started = Date.now();
