@@ -79,7 +79,7 @@ ${SETTINGS.map((s) => `  --${flagName(s.name)}${s.kind === 'boolean' ? '' : ' VA
   --keep                     with job: leave its namespace, ClusterRole and ClusterRoleBinding (debugging)
   --proxy-mode MODE          with cluster up and local: kube-proxy's mode, iptables (default) or nftables
   --netpol ENGINE            with cluster up and local: kube-router (default) or kube-network-policies
-  --nodes N                  with cluster up and local: how many nodes, 1 (default) to 3; another count than the running cluster's needs cluster down first
+  --nodes N                  with cluster up and local: how many nodes, 1 to 3 (default 2); another count than the running cluster's needs cluster down first
 
 enable-sctp / disable-sctp (OpenShift, OKD: the load-sctp-module MachineConfig):
   --openshift                required: enable SCTP the OpenShift way (MachineConfig)

@@ -30,8 +30,10 @@ CNI_BIN_DIR=$STATE_DIR/cni/bin # the plugins every node runs (link_cni_plugins)
 SHAPE_FILE=$STATE_DIR/shape # what `up` was asked for; read by status and the next `up`
 
 # How many nodes: node1 is the control plane and a worker, node2 and node3
-# are workers. `up --nodes N` chooses.
-DEFAULT_NODES=1
+# are workers. `up --nodes N` chooses. Two by default: users run multi-node
+# clusters, and paths across nodes (the overlay, conntrack on two hosts, a
+# NodePort on the node without the endpoint) are where SCTP breaks most.
+DEFAULT_NODES=2
 MAX_NODES=3
 
 # Network. Every address is in 198.18.0.0/15 (RFC 2544 benchmarking), so

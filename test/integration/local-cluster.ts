@@ -44,9 +44,18 @@ export const SECOND_SHAPE = ['--proxy-mode', 'nftables', '--netpol', 'kube-netwo
 /** The iptables chain that feeds kube-network-policies' queue (NETPOL_QUEUE_CHAIN in cluster/lib.sh). */
 export const NETPOL_QUEUE_CHAIN = 'SCTPE2E-NETPOL-QUEUE';
 
-/** `cluster up` with the given shape flags (none: the default shape, which switches a running cluster back). */
+/**
+ * `cluster up` with the given shape flags (none: the default proxy mode and
+ * engine, which switches a running cluster back). It never changes the node
+ * count of a running cluster (`up` keeps it). On a cluster that is down it
+ * starts ONE node, not the default two: the fault harness's rows and most
+ * files are one-node tests (their expectations name node1's paths), and a
+ * node costs every test time; nodes.test.ts starts the default itself.
+ */
 export async function clusterUp(shape: string[] = []): Promise<void> {
-  const r = await cluster('up', ...shape);
+  const running = existsSync(join(STATE_DIR, 'node1'));
+  const nodes = running || shape.includes('--nodes') ? [] : ['--nodes', '1'];
+  const r = await cluster('up', ...shape, ...nodes);
   if (r.code !== 0)
     throw new Error(`cluster up failed (exit ${r.code}):\n${r.output.split('\n').slice(-25).join('\n')}`);
 }

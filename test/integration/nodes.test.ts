@@ -1,9 +1,9 @@
 /**
- * The local cluster with two nodes (`cluster up --nodes 2`): each node in its
- * own namespaces with its own containerd, kubelet, flannel, kube-proxy,
- * NetworkPolicy engine and sshd, pods across them over flannel's VXLAN, and
- * the suite running what a one-node cluster skips. Ends as it found the
- * cluster: one node, the default.
+ * The local cluster with two nodes, the default shape (`cluster up` from
+ * down): each node in its own namespaces with its own containerd, kubelet,
+ * flannel, kube-proxy, NetworkPolicy engine and sshd, pods across them over
+ * flannel's VXLAN, and the suite running what a one-node cluster skips. Ends
+ * as it found the cluster: one node, which the other files test on.
  */
 import { execa, type ResultPromise } from 'execa';
 import { expect } from 'chai';
@@ -102,7 +102,8 @@ describe('the local cluster with two nodes', function () {
   before(async () => {
     const down = await cluster('down');
     expect(down.code, down.output).to.equal(0);
-    const up = await cluster('up', '--nodes', '2');
+    // No --nodes: two is the default on a cluster that is down.
+    const up = await cluster('up');
     expect(up.code, up.output).to.equal(0);
   });
   after(async () => {
