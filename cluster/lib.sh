@@ -109,6 +109,9 @@ die() { printf 'sctp-e2e cluster: %s\n' "$*" >&2; exit 2; }
 # mount namespace (kubelet's and containerd's mounts stay out of the host's).
 in_node() { nsenter --mount="$MNTNS_FILE" --net="/run/netns/$NETNS" -- "$@"; }
 
+# ctr against the selected node's containerd, in the namespace the kubelet uses.
+ctr_() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+
 # Where a component of the selected node keeps its pid file and log: the
 # control plane and CoreDNS always on node1.
 component_dir() {

@@ -17,8 +17,7 @@ for ((i = 1; i <= $(node_count); i++)); do
   use_node "$i"
   [[ $(cat "$NODE_DIR/suite-image" 2>/dev/null) == "$tar" ]] && continue
   log "importing $SUITE_IMAGE into $NODE_NAME's containerd"
-  (ctr --address "$CONTAINERD_SOCK" --namespace k8s.io images import --no-unpack "$tar" >/dev/null \
-    && echo "$tar" >"$NODE_DIR/suite-image") &
+  (ctr_ images import --no-unpack "$tar" >/dev/null && echo "$tar" >"$NODE_DIR/suite-image") &
   pids+=($!)
 done
 for pid in "${pids[@]}"; do

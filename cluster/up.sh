@@ -312,10 +312,10 @@ port_free() { # port name: our component must own the port or nobody may
   fi
 }
 
-api() { curl -fsS --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/admin.crt" --key "$PKI_DIR/admin.key" "https://$API_NODE_IP:$API_PORT$1"; }
 # The waits poll every 0.5 s with `api` and jq, not kubectl: a kubectl call
 # costs about 0.25 CPU-seconds here (curl 0.04), and `up` is CPU-bound on 2
 # cores, so polling with kubectl slowed what it waited for.
+api() { curl -fsS --cacert "$PKI_DIR/ca.crt" --cert "$PKI_DIR/admin.crt" --key "$PKI_DIR/admin.key" "https://$API_NODE_IP:$API_PORT$1"; }
 kubectl() { "$BIN_DIR/kubectl" --kubeconfig "$STATE_DIR/kubeconfig/admin.kubeconfig" "$@"; }
 
 start_control_plane() {
@@ -610,8 +610,6 @@ remove_queue_hook() {
   in_node sh -c "iptables -t mangle -D POSTROUTING -j $c 2>/dev/null; iptables -t mangle -F $c 2>/dev/null; iptables -t mangle -X $c 2>/dev/null; true"
 }
 
-ctr_() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
-
 on_nodes() { # command...: run it for every node in turn, each one selected
   local i
   for ((i = 1; i <= NODES; i++)); do
@@ -796,10 +794,10 @@ render config/flannel-net-conf.json "$STATE_DIR/flannel-net-conf.json"
 # control plane; the cluster's objects and CoreDNS beside the kubelets' start;
 # kube-proxy and MetalLB's objects once the Nodes exist (flannel's start
 # waits for that), so MetalLB's pods are scheduled as soon as the nodes are
-# Ready. The NetworkPolicy engine starts after
-# kube-proxy has synced, as before: kube-router restores the whole filter
-# table it saved, so rules kube-proxy writes in between could be lost. Every step starts on every node,
-# then waits on every node (node by node would add the waits up).
+# Ready. The NetworkPolicy engine starts after kube-proxy has synced, as
+# before: kube-router restores the whole filter table it saved, so rules
+# kube-proxy writes in between could be lost. Every step starts on every
+# node, then waits on every node (node by node would add the waits up).
 on_nodes start_containerd
 on_nodes start_image_import
 on_nodes start_sshd
