@@ -1,5 +1,11 @@
 /**
  * Where probes start from, beyond a test's own pods:
+ *  - a pod on a node: one client pod per node, shared by every path test of
+ *    the run that needs only "a pod on this node" to probe from. A pod costs
+ *    this project's 2-core cluster about 3 CPU-seconds to start and delete,
+ *    and a client's only part in those tests is to be on the pod network of
+ *    its node; tests whose client state matters (a reused source port) start
+ *    their own;
  *  - a node: one host-network agent pod per node, shared by every node-side
  *    probe of the run (one SCTP stack per network namespace);
  *  - outside the cluster: the agent binary on the machine running the suite
@@ -11,7 +17,9 @@ import { mkdirSync, rmdirSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { inPod, probe, UsrsctpAgent, type ProbeResult, type ProbeTarget } from './agent.ts';
-import { startNodePod } from '../access/node-pods.ts';
+import { nodePodName, startNodePod } from '../access/node-pods.ts';
+import { waitForPodRunning } from '../access/kube.ts';
+import { pod } from '../../fixtures/objects.ts';
 import { createRunNamespace } from '../access/namespaces.ts';
 import { poll } from '../framework/poll.ts';
 import type { RunContext } from '../framework/run-context.ts';
@@ -21,9 +29,19 @@ export interface Prober {
   probe(targets: ProbeTarget[], timeoutSeconds?: number): Promise<ProbeResult[]>;
 }
 
+/** The run's client pod on one node. */
+export interface ClientPod {
+  namespace: string;
+  name: string;
+  node: string;
+  prober: Prober;
+}
+
 interface Probers {
   namespace?: Promise<string>;
   nodes: Map<string, Promise<Prober>>;
+  clientsNamespace?: Promise<string>;
+  clients: Map<string, Promise<ClientPod>>;
   outside?: Promise<Prober>;
 }
 
@@ -31,13 +49,36 @@ const byRun = new WeakMap<RunContext, Probers>();
 
 function probersOf(ctx: RunContext): Probers {
   let p = byRun.get(ctx);
-  if (!p) byRun.set(ctx, (p = { nodes: new Map() }));
+  if (!p) byRun.set(ctx, (p = { nodes: new Map(), clients: new Map() }));
   return p;
 }
 
 export function podProber(ctx: RunContext, namespace: string, pod: string, container: string): Prober {
   const exec = inPod(ctx.kube, namespace, pod, container);
   return { probe: (targets, timeout = ctx.config.probeTimeout) => probe(ctx.agent, exec, targets, timeout) };
+}
+
+/** The run's client pod on `node` (pod network, the agent's client), started on first use. */
+export function clientPod(ctx: RunContext, node: string): Promise<ClientPod> {
+  const probers = probersOf(ctx);
+  let client = probers.clients.get(node);
+  if (!client) {
+    client = (async () => {
+      probers.clientsNamespace ??= createRunNamespace(ctx.kube, ctx.config.runId, 'clients', ctx.cleanup);
+      const namespace = await probers.clientsNamespace;
+      const name = nodePodName('client', node);
+      await ctx.kube.core.createNamespacedPod({
+        namespace,
+        body: pod(name, [ctx.agent.client('agent', { sctp: true })], { node }),
+      });
+      await waitForPodRunning(ctx.kube, namespace, name, ctx.config.podTimeout * 1000, {
+        what: `the run's client pod on ${node}`,
+      });
+      return { namespace, name, node, prober: podProber(ctx, namespace, name, 'agent') };
+    })();
+    probers.clients.set(node, client);
+  }
+  return client;
 }
 
 export function nodeProber(ctx: RunContext, node: string): Promise<Prober> {

@@ -14,6 +14,7 @@ import { poll, PollTimeout } from '../../helpers/framework/poll.ts';
 import { loadBalancerCreateFailed } from '../../helpers/probing/lb-refusal.ts';
 import { podExec, nodeAddress } from '../../helpers/access/node-access.ts';
 import {
+  clientPod,
   nodeProber,
   outsideProber,
   outsideUnavailable,
@@ -31,27 +32,53 @@ const STORY_POD = 'pod→pod, pod→Service IP';
 interface Backend {
   ns: string;
   server: k8s.V1Pod;
-  client: k8s.V1Pod;
-  fromClient: Prober;
+  /** Probes from a pod on the server's node (see ClientKind). */
+  fromClient(): Prober;
 }
 
-/** A server pod (SCTP 80, hostPort optional) and an SCTP client pod, on one node. */
+/**
+ * Where a backend's client runs: the run's client pod on the server's node
+ * (`run`: started once per node and run, beside the first server), a pod of
+ * the backend's own beside the server (`own`: for a test whose client state is
+ * part of its claim, a reused source port and its conntrack entry), or
+ * nowhere (`none`: the test probes from outside or from the node).
+ */
+type ClientKind = 'run' | 'own' | 'none';
+
+/** A server pod (SCTP 80, hostPort optional) on one node, and its client there. */
 async function backend(
   t: TestEnv,
   purpose: string,
-  options: { hostPort?: number; node?: string } = {},
+  options: { hostPort?: number; node?: string; client?: ClientKind } = {},
 ): Promise<Backend> {
   const ns = await t.namespace(purpose);
   const node = options.node ?? nodeNames(t.ctx)[0];
+  const client = options.client ?? 'run';
   const serverContainer = {
     ...t.ctx.agent.server('agent', { sctp: [PORT] }),
     ports: containerPorts([{ port: PORT, protocol: 'SCTP', hostPort: options.hostPort }]),
   };
-  const [server, client] = await startPods(t, ns, [
+  const runClient =
+    client === 'run' ? t.time('run client pod Running', () => clientPod(t.ctx, node)) : undefined;
+  runClient?.catch(() => undefined); // awaited below; a failure is thrown there
+  const [server] = await startPods(t, ns, [
     pod('server', [serverContainer], { labels: { role: 'backend' }, node }),
-    pod('client', [t.ctx.agent.client('agent', { sctp: true })], { node }),
+    ...(client === 'own' ? [pod('client', [t.ctx.agent.client('agent', { sctp: true })], { node })] : []),
   ]);
-  return { ns, server, client, fromClient: podProber(t.ctx, ns, 'client', 'agent') };
+  const fromClient =
+    client === 'own'
+      ? podProber(t.ctx, ns, 'client', 'agent')
+      : client === 'run'
+        ? (await runClient!).prober
+        : undefined;
+  return {
+    ns,
+    server,
+    fromClient: () => {
+      if (!fromClient) throw new Error(`backend ${ns} was made without a client`);
+      return fromClient;
+    },
+  };
 }
 
 /** The backend's Service, SCTP port 7777 → 80, once its endpoint is ready. */
@@ -120,7 +147,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
     const b = await backend(t, 'conn-pod-same');
     await expectReach(
       t,
-      b.fromClient,
+      b.fromClient(),
       'client → server pod IP',
       [sctp(b.server.status!.podIP!, PORT)],
       'server',
@@ -160,7 +187,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
     const svc = await backendService(t, b);
     await expectReach(
       t,
-      b.fromClient,
+      b.fromClient(),
       'client → ClusterIP 7777 → server 80',
       [sctp(svc.spec!.clusterIP!, 7777)],
       'server',
@@ -179,7 +206,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
           .filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP')
           .map((a) => sctp(a.address, nodePort)),
       );
-      await expectReach(t, b.fromClient, `client → every node address :${nodePort}`, targets, 'server');
+      await expectReach(t, b.fromClient(), `client → every node address :${nodePort}`, targets, 'server');
     },
   );
 
@@ -188,7 +215,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
     const ip = await loadBalancerIP(t, b);
     await expectReach(
       t,
-      b.fromClient,
+      b.fromClient(),
       `client → LoadBalancer ${ip}:7777 → server 80`,
       [sctp(ip, 7777)],
       'server',
@@ -199,10 +226,10 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
     'node to pod and node to Service over SCTP',
     'node→pod and node→Service (upstream skips them)',
     async (t) => {
-      const b = await backend(t, 'conn-node');
+      const b = await backend(t, 'conn-node', { client: 'none' });
       const svc = await backendService(t, b);
       for (const node of nodeNames(t.ctx)) {
-        const fromNode = await nodeProber(t.ctx, node);
+        const fromNode = await t.time('node agent pod Running', () => nodeProber(t.ctx, node));
         await expectReach(
           t,
           fromNode,
@@ -221,7 +248,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       async (t) => {
         const why = outsideUnavailable(t.ctx);
         if (why) t.skip(why);
-        const b = await backend(t, 'conn-out-nodeport');
+        const b = await backend(t, 'conn-out-nodeport', { client: 'none' });
         const svc = await backendService(t, b, { type: 'NodePort' });
         const nodePort = svc.spec!.ports![0].nodePort!;
         const targets = t.ctx.nodes.map((n) => sctp(nodeAddress(n, 'InternalIP')!, nodePort));
@@ -239,7 +266,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
             ? undefined
             : 'no routed range for externalIPs: give --external-ip-range CIDR (a range this machine routes to the nodes)');
         if (why) t.skip(why);
-        const b = await backend(t, 'conn-out-eip');
+        const b = await backend(t, 'conn-out-eip', { client: 'none' });
         const externalIP = t.ctx.config.externalIpRange!.replace(/\.\d+\/\d+$/, '.30');
         await backendService(t, b, { externalIPs: [externalIP] });
         await expectReach(
@@ -258,7 +285,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       async (t) => {
         const why = outsideUnavailable(t.ctx);
         if (why) t.skip(why);
-        const b = await backend(t, 'conn-out-lb');
+        const b = await backend(t, 'conn-out-lb', { client: 'none' });
         const ip = await loadBalancerIP(t, b);
         await expectReach(
           t,
@@ -277,7 +304,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
         const why = outsideUnavailable(t.ctx);
         if (why) t.skip(why);
         const hostPort = 30580;
-        const b = await backend(t, 'conn-out-hostport', { hostPort });
+        const b = await backend(t, 'conn-out-hostport', { hostPort, client: 'none' });
         const node = t.ctx.nodes.find((n) => n.metadata!.name === b.server.spec!.nodeName)!;
         await expectReach(
           t,
@@ -297,11 +324,15 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       if (t.ctx.agent.kind !== 'usrsctp')
         t.skip('DNS lookups use nslookup, which the agnhost image lacks (use --agent usrsctp)');
       const ns = await t.namespace('conn-headless');
+      // The client resolves the Service's full name, so any namespace's pod
+      // can: the run's client pod on the first node.
+      const clientPromise = t.time('run client pod Running', () => clientPod(t.ctx, nodeNames(t.ctx)[0]));
+      clientPromise.catch(() => undefined); // awaited below; a failure is thrown there
       const servers = await startPods(t, ns, [
         pod('server-1', [t.ctx.agent.server('agent', { sctp: [PORT] })], { labels: { role: 'backend' } }),
         pod('server-2', [t.ctx.agent.server('agent', { sctp: [PORT] })], { labels: { role: 'backend' } }),
-        pod('client', [t.ctx.agent.client('agent', { sctp: true })]),
-      ]).then((pods) => pods.slice(0, 2));
+      ]);
+      const client = await clientPromise;
       await createService(
         t,
         ns,
@@ -311,9 +342,9 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
         }),
       );
       await waitForEndpoints(t, ns, 'sig', 2);
-      const lookup = async (args: string[]) =>
-        (await podExec(t.ctx.kube, ns, 'client', 'agent', ['nslookup', ...args])).stdout;
-      const resolv = (await podExec(t.ctx.kube, ns, 'client', 'agent', ['cat', '/etc/resolv.conf'])).stdout;
+      const inClient = (argv: string[]) => podExec(t.ctx.kube, client.namespace, client.name, 'agent', argv);
+      const lookup = async (args: string[]) => (await inClient(['nslookup', ...args])).stdout;
+      const resolv = (await inClient(['cat', '/etc/resolv.conf'])).stdout;
       const domain = /search .*?svc\.(\S+)/.exec(resolv)?.[1] ?? 'cluster.local';
       const name = `sig.${ns}.svc.${domain}`;
       const want = servers.map((s) => s.status!.podIP!).sort();
@@ -340,11 +371,10 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
         },
       );
       t.evidence(`nslookup -type=SRV ${srvName}`, srv);
-      const fromClient = podProber(t.ctx, ns, 'client', 'agent');
       for (const s of servers)
         await expectReach(
           t,
-          fromClient,
+          client.prober,
           `client → ${s.metadata!.name} by its A record`,
           [sctp(s.status!.podIP!, PORT)],
           s.metadata!.name,
@@ -363,7 +393,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       const probeOptions = { sourcePort: 40123 };
       const reason = t.ctx.agent.unsupported(sctp('0.0.0.0', 1, probeOptions));
       if (reason) t.skip(reason);
-      const b = await backend(t, 'conn-stale');
+      const b = await backend(t, 'conn-stale', { client: 'own' });
       // The replacement pod runs before the first association: the old
       // association's conntrack entry (CLOSED, 10 s by default on Linux)
       // must outlive the replacement, or a stale entry would have expired on
@@ -381,7 +411,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       const vip = svc.spec!.clusterIP!;
       await expectReach(
         t,
-        b.fromClient,
+        b.fromClient(),
         'client (source port 40123) → Service → server',
         [sctp(vip, 7777, probeOptions)],
         'server',
@@ -408,13 +438,13 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       // only then does the reused source port's first association count.
       await expectReach(
         t,
-        b.fromClient,
+        b.fromClient(),
         'client (fresh source port) → Service → new server',
         [sctp(vip, 7777)],
         'server-new',
       );
       const sentSeconds = (Date.now() - firstAssociation) / 1000;
-      const [again] = await b.fromClient.probe([sctp(vip, 7777, probeOptions)]);
+      const [again] = await b.fromClient().probe([sctp(vip, 7777, probeOptions)]);
       // When the probe returned: its association (if any) completed before.
       const doneSeconds = (Date.now() - firstAssociation) / 1000;
       const timeoutSeconds = t.ctx.config.probeTimeout;
@@ -425,7 +455,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       // How long a closed association's conntrack entry lives on the client's
       // node (where the Service's DNAT happens): past it, a stale entry is gone
       // on its own, and reaching the new pod proves nothing.
-      const node = b.client.spec!.nodeName!;
+      const node = b.server.spec!.nodeName!; // the client's too
       let closedSeconds = LINUX_SCTP_CLOSED_SECONDS;
       let closedFrom = 'the Linux default: no node access to read it';
       if (t.ctx.access.kind !== 'none') {
@@ -477,7 +507,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       const svc = await backendService(t, b);
       await expectReach(
         t,
-        b.fromClient,
+        b.fromClient(),
         'client → Service: 8 streams; one 64 KiB message',
         targets.map((o) => sctp(svc.spec!.clusterIP!, 7777, o)),
         'server',
