@@ -15,6 +15,7 @@ import { loadBalancerCreateFailed } from '../../helpers/probing/lb-refusal.ts';
 import { podExec, nodeAddress } from '../../helpers/access/node-access.ts';
 import {
   clientPod,
+  type ClientPod,
   nodeProber,
   outsideProber,
   outsideUnavailable,
@@ -45,6 +46,17 @@ interface Backend {
  */
 type ClientKind = 'run' | 'own' | 'none';
 
+/**
+ * The run's client pod on `node`, its wait a step of the test. Started
+ * before the test's own pods and awaited after them, so both start together;
+ * a failure is thrown where it is awaited.
+ */
+function startRunClient(t: TestEnv, node: string): Promise<ClientPod> {
+  const started = t.time('run client pod Running', () => clientPod(t.ctx, node));
+  started.catch(() => undefined);
+  return started;
+}
+
 /** A server pod (SCTP 80, hostPort optional) on one node, and its client there. */
 async function backend(
   t: TestEnv,
@@ -58,9 +70,7 @@ async function backend(
     ...t.ctx.agent.server('agent', { sctp: [PORT] }),
     ports: containerPorts([{ port: PORT, protocol: 'SCTP', hostPort: options.hostPort }]),
   };
-  const runClient =
-    client === 'run' ? t.time('run client pod Running', () => clientPod(t.ctx, node)) : undefined;
-  runClient?.catch(() => undefined); // awaited below; a failure is thrown there
+  const runClient = client === 'run' ? startRunClient(t, node) : undefined;
   const [server] = await startPods(t, ns, [
     pod('server', [serverContainer], { labels: { role: 'backend' }, node }),
     ...(client === 'own' ? [pod('client', [t.ctx.agent.client('agent', { sctp: true })], { node })] : []),
@@ -326,8 +336,7 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
       const ns = await t.namespace('conn-headless');
       // The client resolves the Service's full name, so any namespace's pod
       // can: the run's client pod on the first node.
-      const clientPromise = t.time('run client pod Running', () => clientPod(t.ctx, nodeNames(t.ctx)[0]));
-      clientPromise.catch(() => undefined); // awaited below; a failure is thrown there
+      const clientPromise = startRunClient(t, nodeNames(t.ctx)[0]);
       const servers = await startPods(t, ns, [
         pod('server-1', [t.ctx.agent.server('agent', { sctp: [PORT] })], { labels: { role: 'backend' } }),
         pod('server-2', [t.ctx.agent.server('agent', { sctp: [PORT] })], { labels: { role: 'backend' } }),
