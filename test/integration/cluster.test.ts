@@ -153,8 +153,11 @@ spec:
   });
 
   it('gives an SCTP hostPort a portmap DNAT rule for sctp', async () => {
-    const podIP = await kubectl('-n', NS, 'get', 'pod', 'server', '-o', 'jsonpath={.status.podIP}');
-    const nat = await inNode('iptables-save -t nat');
+    const [podIP, nodeName] = (
+      await kubectl('-n', NS, 'get', 'pod', 'server', '-o', 'jsonpath={.status.podIP} {.spec.nodeName}')
+    ).split(' ');
+    // portmap writes the rule on the pod's node.
+    const nat = await inNode('iptables-save -t nat', Number(/node(\d+)$/.exec(nodeName)![1]));
     expect(nat).to.include('-A CNI-HOSTPORT-DNAT -p sctp');
     expect(nat).to.include(`-p sctp -m sctp --dport 30180 -j DNAT --to-destination ${podIP}:80`);
   });

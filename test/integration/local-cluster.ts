@@ -44,18 +44,33 @@ export const SECOND_SHAPE = ['--proxy-mode', 'nftables', '--netpol', 'kube-netwo
 /** The iptables chain that feeds kube-network-policies' queue (NETPOL_QUEUE_CHAIN in cluster/lib.sh). */
 export const NETPOL_QUEUE_CHAIN = 'SCTPE2E-NETPOL-QUEUE';
 
+/** How many nodes the local cluster was started with (the shape file `up` writes), or undefined when it is down. */
+export function runningNodeCount(): number | undefined {
+  if (!existsSync(join(STATE_DIR, 'node1'))) return undefined;
+  const shape = existsSync(join(STATE_DIR, 'shape')) ? readFileSync(join(STATE_DIR, 'shape'), 'utf8') : '';
+  return Number(/^NODES=(\d+)$/m.exec(shape)?.[1] ?? 2); // no NODES line: the default, two
+}
+
 /**
  * `cluster up` with the given shape flags (none: the default proxy mode and
- * engine, which switches a running cluster back). It never changes the node
- * count of a running cluster (`up` keeps it). On a cluster that is down it
- * starts ONE node, not the default two: the fault harness's rows and most
- * files are one-node tests (their expectations name node1's paths), and a
- * node costs every test time; nodes.test.ts starts the default itself.
+ * engine, which switches a running cluster back). The node count is ONE
+ * unless the flags say `--nodes`: the fault harness's rows and most files are
+ * one-node tests (their expectations name node1's paths and pods), and a node
+ * costs every test time; nodes.test.ts starts the default itself. A cluster
+ * running with another count (the two nodes `sctp-e2e local` leaves up, the
+ * README's first command) is taken down first, because `up` never changes
+ * the count of a running cluster.
  */
 export async function clusterUp(shape: string[] = []): Promise<void> {
-  const running = existsSync(join(STATE_DIR, 'node1'));
-  const nodes = running || shape.includes('--nodes') ? [] : ['--nodes', '1'];
-  const r = await cluster('up', ...shape, ...nodes);
+  const at = shape.indexOf('--nodes');
+  const wanted = at >= 0 ? Number(shape[at + 1]) : 1;
+  const running = runningNodeCount();
+  if (running !== undefined && running !== wanted) {
+    const down = await cluster('down');
+    if (down.code !== 0)
+      throw new Error(`cluster down (from ${running} nodes to ${wanted}) failed:\n${down.output}`);
+  }
+  const r = await cluster('up', ...shape, ...(at >= 0 ? [] : ['--nodes', String(wanted)]));
   if (r.code !== 0)
     throw new Error(`cluster up failed (exit ${r.code}):\n${r.output.split('\n').slice(-25).join('\n')}`);
 }
