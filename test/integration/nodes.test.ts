@@ -58,6 +58,9 @@ const THROUGH_NODE2: Fault['mustFail'] = [
   { title: 'node to pod and node to Service over SCTP', message: /sctp-e2e-node2 →.*no SCTP round trip/s },
 ];
 
+/** `cluster up` flags that keep this file's two nodes (clusterUp alone starts one). */
+const TWO_NODES = ['--nodes', '2'];
+
 const TWO_NODE_FAULTS: Fault[] = [
   {
     // A firewall between the nodes dropping flannel's VXLAN port: every path
@@ -90,7 +93,7 @@ const TWO_NODE_FAULTS: Fault[] = [
       await stopComponent('kube-proxy', 2);
       await inNode("iptables-save -t nat | grep -v -E '^-A KUBE-.* -p sctp ' | iptables-restore", 2);
     },
-    undo: clusterUp,
+    undo: () => clusterUp(TWO_NODES),
     mustFail: [{ title: 'NodePort rules on every node', message: /sctp-e2e-node2/ }, ...THROUGH_NODE2],
     mustPass: ['pod to pod over SCTP by pod IP across nodes', 'pod to a ClusterIP Service over SCTP'],
     connectivity: true,
@@ -216,7 +219,7 @@ describe('the local cluster with two nodes', function () {
         /1 schedulable node\(s\) not Ready: sctp-e2e-node2 \(Ready=Unknown: .*kubectl cordon/,
       );
     } finally {
-      await clusterUp();
+      await clusterUp(TWO_NODES);
     }
   });
 
