@@ -45,7 +45,7 @@ export const SECOND_SHAPE = ['--proxy-mode', 'nftables', '--netpol', 'kube-netwo
 export const NETPOL_QUEUE_CHAIN = 'SCTPE2E-NETPOL-QUEUE';
 
 /** How many nodes the local cluster was started with (the shape file `up` writes), or undefined when it is down. */
-export function runningNodeCount(): number | undefined {
+function runningNodeCount(): number | undefined {
   if (!existsSync(join(STATE_DIR, 'node1'))) return undefined;
   const shape = existsSync(join(STATE_DIR, 'shape')) ? readFileSync(join(STATE_DIR, 'shape'), 'utf8') : '';
   return Number(/^NODES=(\d+)$/m.exec(shape)?.[1] ?? 2); // no NODES line: the default, two
