@@ -33,7 +33,7 @@ export interface Fault {
   connectivity?: boolean;
   /** Extra arguments of the run under the fault only (e.g. a broken agent image). */
   brokenArgs?: string[];
-  /** `cluster up` flags of the shape the row runs on (default: the default shape); the row restores the default after. */
+  /** `cluster up` flags of the shape the row runs on (default: the default shape); the harness switches the cluster to it when it is not running already. */
   shape?: string[];
 }
 
