@@ -52,7 +52,11 @@ type ClientKind = 'run' | 'own' | 'none';
  * a failure is thrown where it is awaited.
  */
 function startRunClient(t: TestEnv, node: string): Promise<ClientPod> {
-  const started = t.time('run client pod Running', () => clientPod(t.ctx, node));
+  const started = t.time('run client pod Running', async () => {
+    const client = await clientPod(t.ctx, node);
+    t.uses(client.namespace); // its pod and events are evidence when the test fails
+    return client;
+  });
   started.catch(() => undefined);
   return started;
 }
