@@ -15,7 +15,6 @@ import { ROOT } from '../../helpers/framework/runner.ts';
 
 const CLI = join(ROOT, 'bin', 'sctp-e2e');
 const DRY_RUN = join(ROOT, 'test', 'unit', 'helpers', 'dry-run.ts');
-const NATIVE_IMPORTS = join(ROOT, 'bin', 'native-imports.mjs');
 // Neither the CLI nor the dry run may read a user's settings or reach a cluster.
 const ENV = { SCTP_E2E_STATE: '/nonexistent', SCTP_E2E_FOCUS: undefined, SCTP_E2E_SKIP: undefined };
 
@@ -27,8 +26,7 @@ async function cli(args: string[]) {
 async function dryRun(flags: string[], quiet = false): Promise<{ titles: string[]; stdout: string }> {
   const r = await execa(
     process.execPath,
-    // As the launcher runs the CLI: the large packages natively first (bin/native-imports.mjs).
-    ['--import', NATIVE_IMPORTS, '--import', 'tsx', DRY_RUN, ...(quiet ? ['--quiet'] : []), '--', ...flags],
+    ['--import', 'tsx', DRY_RUN, ...(quiet ? ['--quiet'] : []), '--', ...flags],
     {
       cwd: ROOT,
       env: ENV,
