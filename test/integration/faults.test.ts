@@ -414,32 +414,37 @@ const FAULTS: Fault[] = [
 describe('fault harness', function () {
   this.timeout(600_000);
   /**
-   * The shape the cluster runs in. A row of another shape switches it, and
-   * the rows after it of that shape find it switched: the second shape's
-   * rows are consecutive, so the harness switches there once and back once
-   * rather than twice per row (each switch restarts kube-proxy and the engine
-   * on every node).
+   * The shape the cluster runs in; undefined while a switch or a repair is
+   * under way, and after one failed, so that the next row runs `up` again. A
+   * row of another shape switches it, and the rows after it of that shape
+   * find it switched: the second shape's rows are consecutive, so the harness
+   * switches there once and back once rather than twice per row (each switch
+   * restarts kube-proxy and the engine on every node).
    */
-  let running: string[] = [];
+  let running: string[] | undefined = [];
+  async function ensureShape(shape: string[]): Promise<void> {
+    if (running?.join(' ') === shape.join(' ')) return;
+    running = undefined;
+    await clusterUp(shape);
+    running = shape;
+  }
   before(clusterUp);
   after(async () => {
     printTable('fault harness');
-    if (running.length) await clusterUp(); // the default shape, for the files after this one
+    await ensureShape([]); // the default shape, for the files after this one
   });
 
   for (const fault of FAULTS) {
     it(`${fault.name}: exactly the guarding tests fail, and pass again once repaired`, async () => {
       const shape = fault.shape ?? [];
-      if (shape.join(' ') !== running.join(' ')) {
-        await clusterUp(shape);
-        running = shape;
-      }
+      await ensureShape(shape);
       try {
         await runRow(fault);
       } catch (e) {
         // A row that failed half-way may leave its fault in place: repair
         // the cluster in its shape before the next row.
-        await clusterUp(shape);
+        running = undefined;
+        await ensureShape(shape);
         throw e;
       }
     });
