@@ -3,50 +3,57 @@
  * and kube-proxy rules for SCTP ClusterIP, NodePort and externalIP Services,
  * read from the node's dataplane (iptables, nftables or ipvs). Upstream
  * removed these assertions; without them a proxier that drops SCTP passes.
- * Pods here declare ports but open no socket.
+ * The hostPort's pod declares its port but opens no socket; the Services'
+ * endpoints are written by hand (see backendService).
  */
 import type * as k8s from '@kubernetes/client-node';
 import { nodeAddress } from '../../helpers/access/node-access.ts';
 import { expectNodeRule, proxyModeOf } from '../../helpers/dataplane/node-rules.ts';
 import { nodeNames } from '../../helpers/framework/run-context.ts';
 import { sctpIt, STORY, type TestEnv } from '../../helpers/framework/sctp-test.ts';
-import { createService, startPods, waitForEndpoints } from '../../helpers/probing/workloads.ts';
-import { containerPorts, pod, service } from '../../fixtures/objects.ts';
+import { createService, startPods } from '../../helpers/probing/workloads.ts';
+import { containerPorts, endpointSlice, pod, service } from '../../fixtures/objects.ts';
 import type { Protocol } from '../../helpers/probing/agent.ts';
 
-/** A backend pod that declares SCTP port 8080 (and opens nothing). */
 /**
- * A backend pod declaring SCTP 8080 (it opens nothing) behind a Service
- * `backend` on port 5060 → 8080, once the Service has its endpoint.
+ * A Service `backend` on `port` → 8080 with no selector, and by hand the
+ * EndpointSlice the EndpointSlice controller would make for a backend pod:
+ * one ready endpoint, at a documentation address that no pod holds
+ * (`address`: 192.0.2.0/24, or 2001:db8:: when the Service is IPv6).
+ * kube-proxy programs a Service from its EndpointSlices alone, whoever wrote
+ * them, so the node gets the rules a backend pod would give it. These tests
+ * open no socket, so nothing has to answer at the endpoint, and a pod costs
+ * this project's 2-core cluster about 3 CPU-seconds to start and delete.
+ * (The EndpointSlice controller's own part is judged in declare.test.ts.)
  * Returns the Service and the endpoint its rules must lead to.
  */
 async function backendService(
   t: TestEnv,
   purpose: string,
+  address: number,
   options: Parameters<typeof service>[2] = {},
   protocols: Protocol[] = ['SCTP'],
   port = 5060,
 ): Promise<{ svc: k8s.V1Service; endpoint: string }> {
   const ns = await t.namespace(purpose);
-  const [p] = await startPods(t, ns, [
-    pod('backend', [
-      {
-        ...t.ctx.agent.client('c'),
-        ports: containerPorts(protocols.map((protocol) => ({ port: 8080, protocol }))),
-      },
-    ]),
-  ]);
   const svc = await createService(
     t,
     ns,
     service(
       'backend',
       protocols.map((protocol) => ({ port, targetPort: 8080, protocol })),
-      options,
+      { ...options, selector: null },
     ),
   );
-  await waitForEndpoints(t, ns, 'backend', 1);
-  return { svc, endpoint: `${p.status!.podIP}:8080` };
+  const ip = svc.spec!.clusterIP!.includes(':') ? `2001:db8::${address}` : `192.0.2.${address}`;
+  const body = endpointSlice(
+    'backend',
+    [ip],
+    svc.spec!.ports!.map((sp) => ({ name: sp.name!, port: 8080, protocol: sp.protocol as Protocol })),
+  );
+  await t.ctx.kube.discovery.createNamespacedEndpointSlice({ namespace: ns, body });
+  t.evidence('EndpointSlice (made by the test; the Service has no selector)', JSON.stringify(body));
+  return { svc, endpoint: `${ip}:8080` };
 }
 
 describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
@@ -76,7 +83,7 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
     'Services can declare SCTP ServicePorts when using the kube-proxy proxier: ClusterIP rules on every node',
     STORY.proxier,
     async (t) => {
-      const { svc, endpoint } = await backendService(t, 'rules-clusterip');
+      const { svc, endpoint } = await backendService(t, 'rules-clusterip', 11);
       for (const node of nodeNames(t.ctx)) {
         await expectNodeRule(
           t,
@@ -92,7 +99,7 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
     'Services can declare SCTP ServicePorts when using the kube-proxy proxier: NodePort rules on every node',
     STORY.proxier,
     async (t) => {
-      const { svc, endpoint } = await backendService(t, 'rules-nodeport', { type: 'NodePort' });
+      const { svc, endpoint } = await backendService(t, 'rules-nodeport', 12, { type: 'NodePort' });
       const nodePort = svc.spec!.ports![0].nodePort!;
       for (const node of t.ctx.nodes) {
         const name = node.metadata!.name!;
@@ -116,7 +123,9 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
     STORY.proxier,
     async (t) => {
       const externalIP = '198.18.100.21';
-      const { endpoint } = await backendService(t, 'rules-externalip', { externalIPs: [externalIP] });
+      const { endpoint } = await backendService(t, 'rules-externalip', 13, {
+        externalIPs: [externalIP],
+      });
       for (const node of nodeNames(t.ctx)) {
         await expectNodeRule(
           t,
@@ -133,7 +142,7 @@ describe('[sig-network] SCTP [Feature:SCTP] node rules', () => {
     STORY.proxier,
     async (t) => {
       const protocols: Protocol[] = ['TCP', 'UDP', 'SCTP'];
-      const { svc, endpoint } = await backendService(t, 'rules-sameport', {}, protocols, 5070);
+      const { svc, endpoint } = await backendService(t, 'rules-sameport', 14, {}, protocols, 5070);
       const declared = svc.spec!.ports!.map((sp) => sp.protocol);
       if (declared.join() !== protocols.join())
         throw new Error(
