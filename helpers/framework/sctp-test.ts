@@ -65,6 +65,8 @@ export interface SctpTestMeta {
   outcome?: TestOutcome;
   /** Tests of one group never run side by side (the truth tables, on their shared model). */
   group?: string;
+  /** Started before its tier's other tests (see scheduler.ts). */
+  long?: boolean;
   execute?: (ctx: RunContext) => Promise<Executed>;
 }
 
@@ -77,6 +79,12 @@ interface Executed {
 export interface SctpItOptions {
   /** Tests of one group never run side by side (see scheduler.ts). */
   group?: string;
+  /**
+   * A test that takes several times its tier's typical test, mostly waiting
+   * (on probes that must time out, on a policy to be in force): started
+   * before the tier's other tests, so that they run beside it (scheduler.ts).
+   */
+  long?: boolean;
 }
 
 export function sctpIt(
@@ -100,6 +108,7 @@ export function sctpIt(
   // Known at declaration, so a listing (and the coverage matrix) has it without running the test.
   declared.story = story;
   declared.group = options.group;
+  declared.long = options.long;
   declared.execute = (ctx) => execute(ctx, declared.fullTitle(), title, story, body);
 }
 
@@ -197,7 +206,7 @@ function schedulerFor(ctx: RunContext, test: Test & SctpTestMeta): TestScheduler
     while (root.parent) root = root.parent;
     const jobs = testsInRunOrder(root)
       .filter((t) => t.execute && tierOf(t.fullTitle()) === tier)
-      .map((t) => ({ id: t, group: t.group, run: () => t.execute!(ctx) }));
+      .map((t) => ({ id: t, group: t.group, long: t.long, run: () => t.execute!(ctx) }));
     scheduler = new TestScheduler(jobs, ctx.config.parallel, runAborted);
     byTier.set(tier, scheduler);
   }

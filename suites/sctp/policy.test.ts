@@ -88,5 +88,7 @@ describe('[sig-network] SCTP [Feature:SCTP] NetworkPolicy', () => {
             `after waiting up to ${t.ctx.config.ruleTimeout} s for the policy (expected: timeout or refused)`,
         );
     },
+    // Its probes wait out timeouts: before the policy is in force, and once more after.
+    { long: true },
   );
 });

@@ -17,7 +17,7 @@ interface Gate {
 
 /** Jobs that record their start and end only when the test lets them go. */
 function jobs(
-  specs: Array<{ name: string; group?: string }>,
+  specs: Array<{ name: string; group?: string; long?: boolean }>,
   log: string[],
 ): { gates: Gate[]; list: Job<string>[] } {
   const gates: Gate[] = [];
@@ -33,6 +33,7 @@ function jobs(
     return {
       id,
       group: s.group,
+      long: s.long,
       run: async () => {
         log.push(`start ${s.name}`);
         await done;
@@ -101,6 +102,33 @@ describe('test scheduler (--parallel)', () => {
     gates[1].open();
     gates[3].open();
     expect(await s.result(gates[1].id)).to.equal('t2');
+  });
+
+  it('starts long jobs before the others, in their order, and the long jobs of a group still one at a time', async () => {
+    const log: string[] = [];
+    const { gates, list } = jobs(
+      [
+        { name: 'a' },
+        { name: 'b' },
+        { name: 't1', group: 'model', long: true },
+        { name: 't2', group: 'model', long: true },
+        { name: 'slow', long: true },
+      ],
+      log,
+    );
+    const s = new TestScheduler(list, 3);
+    void s.result(gates[0].id);
+    await tick();
+    // Mocha asked for a, but the long jobs go first; t2 waits for t1.
+    expect(log).to.deep.equal(['start t1', 'start slow', 'start a']);
+    gates[2].open();
+    await tick();
+    await tick();
+    // t1's slot goes to t2, long, before b.
+    expect(log.slice(-2)).to.deep.equal(['end t1', 'start t2']);
+    for (const g of gates) g.open();
+    expect(await s.result(gates[1].id)).to.equal('b');
+    expect(log).to.include('start b');
   });
 
   it('keeps a failure with its job: the others still give their results', async () => {
