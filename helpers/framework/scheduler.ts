@@ -46,7 +46,9 @@ export class TestScheduler<T> {
     private readonly limit: number,
     private readonly stopped: () => boolean = () => false,
   ) {
-    this.slots = jobs.map((job) => {
+    // Long jobs first, each kind in declaration order: the order fill() starts them in.
+    const ordered = [...jobs.filter((j) => j.long), ...jobs.filter((j) => !j.long)];
+    this.slots = ordered.map((job) => {
       let settle!: Slot<T>['settle'];
       const result = new Promise<T>((resolve, reject) => {
         settle = (o) => ('value' in o ? resolve(o.value) : reject(o.error));
@@ -72,7 +74,7 @@ export class TestScheduler<T> {
   }
 
   private fill(): void {
-    for (const slot of [...this.slots.filter((s) => s.job.long), ...this.slots.filter((s) => !s.job.long)]) {
+    for (const slot of this.slots) {
       if (this.running >= this.limit) return;
       if (slot.started) continue;
       if (slot.job.group !== undefined && this.busyGroups.has(slot.job.group)) continue;
