@@ -62,7 +62,7 @@ if [[ ! -f $out ]]; then
   # bin/ensure-deps compares node_modules/.package-lock.json with the lock
   # file; pack.sh gives every file one mtime, so it never runs npm in the image.
   rm -f "$IMAGE_DIR"/suite-*.tar # earlier trees' images: each is a few hundred MB
-  # Working directory /app: the launcher's `node --import tsx` resolves tsx from there.
+  # Working directory /app, the project's root, as for a run from a checkout.
   WORKDIR=/app "$ROOT/images/pack.sh" "$SUITE_IMAGE" "$root" "$out" /app/bin/sctp-e2e
   log "built $SUITE_IMAGE in $((SECONDS - start)) s ($(du -m "$out" | cut -f1) MB)"
 fi

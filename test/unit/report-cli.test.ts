@@ -26,7 +26,7 @@ async function cli(args: string[]) {
 async function dryRun(flags: string[], quiet = false): Promise<{ titles: string[]; stdout: string }> {
   const r = await execa(
     process.execPath,
-    ['--import', 'tsx', DRY_RUN, ...(quiet ? ['--quiet'] : []), '--', ...flags],
+    ['--import', './bin/loader.mjs', DRY_RUN, ...(quiet ? ['--quiet'] : []), '--', ...flags],
     {
       cwd: ROOT,
       env: ENV,

@@ -5,7 +5,7 @@
  * `DRY-RUN <JSON list of the full titles the runner reported>`. One process
  * per selection: suites/ loads once per process.
  *
- *   node --import tsx test/unit/helpers/dry-run.ts [--quiet] -- <sctp-e2e flags...>
+ *   node --import ./bin/loader.mjs test/unit/helpers/dry-run.ts [--quiet] -- <sctp-e2e flags...>
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
