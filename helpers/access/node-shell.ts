@@ -4,8 +4,9 @@
  * Why: an SSH exec channel runs the login user's shell with `-c`, and bash
  * sources ~/.bashrc for it. On the machines this suite meets that costs from
  * a few milliseconds to most of a second per command (pyenv, conda, nvm…):
- * measured 0.7 s for `true` on the local cluster, paid twice per test by the
- * module guard alone. One channel that runs `exec /bin/sh` pays it once; each
+ * measured 0.7 s for `true` on this project's machine (root's .bashrc, which
+ * the local cluster's sshd now has bash skip: cluster/up.sh), paid twice per
+ * test by the module guard alone. One channel that runs `exec /bin/sh` pays it once; each
  * command after that costs a fork of `sh -c`.
  *
  * Each command runs as `sh -c '<command>' </dev/null` (its own shell: a
