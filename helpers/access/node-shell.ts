@@ -6,8 +6,8 @@
  * a few milliseconds to most of a second per command (pyenv, conda, nvm…):
  * measured 0.7 s for `true` on this project's machine (root's .bashrc, which
  * the local cluster's sshd now has bash skip: cluster/up.sh), paid twice per
- * test by the module guard alone. One channel that runs `exec /bin/sh` pays it once; each
- * command after that costs a fork of `sh -c`.
+ * test by the module guard alone. One channel that runs `exec /bin/sh` pays
+ * it once; each command after that costs a fork of `sh -c`.
  *
  * Each command runs as `sh -c '<command>' </dev/null` (its own shell: a
  * syntax error or an `exit` cannot end the session, and it cannot read the
