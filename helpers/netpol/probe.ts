@@ -4,11 +4,15 @@
  * probes concurrent inside it), and all sources run at once, so one round
  * takes about one cell timeout however many cells are blocked.
  *
- * A cell is blocked only when two rounds say so: the cells blocked in the
- * first round are probed again at once, and a cell that connects then counts
- * as connected (a lost packet or a busy agent is not a policy). A cell whose
- * probe gave no answer at all (`error`) is never blocked: it is kept apart,
- * and the test that meets it is an error (see verdict.ts).
+ * A cell is blocked only when two probes say so (a lost packet or a busy
+ * agent is not a policy). The cells the expected table blocks get both in
+ * the same round: two associations at once, each with its own INIT and
+ * retransmissions, so a table that holds is judged in one cell timeout, not
+ * two one after the other. Any other cell blocked in the round is probed
+ * again at once, in a second round; a cell that connects in either probe
+ * counts as connected. A cell whose probe gave no answer at all (`error`) is
+ * never blocked: it is kept apart, and the test that meets it is an error
+ * (see verdict.ts).
  */
 import {
   probe,
@@ -45,21 +49,23 @@ export interface CellResult {
 }
 
 export interface Observation {
-  /** Connected cells are allowed; cells blocked in both rounds are not (error cells read as not allowed: check `errors` first). */
+  /** Connected cells are allowed; cells blocked in both probes are not (error cells read as not allowed: check `errors` first). */
   reachability: Reachability;
-  /** The result of every cell, in `CELLS` order: the second round's for the cells probed again. */
+  /** The result of every cell, in `CELLS` order: its second probe's for a cell whose first was blocked. */
   results: CellResult[];
   /** Cells whose probe gave no SCTP answer (in either round): no verdict. */
   errors: CellResult[];
-  /** Cells blocked in the first round that connected in the second (not blocked). */
+  /** Cells blocked in their first probe that connected in their second (not blocked). */
   unconfirmed: CellResult[];
-  /** How many cells the second round probed again (0: no second round). */
+  /** How many cells the first round probed twice at once (those `expected` blocks). */
+  twice: number;
+  /** How many cells a second round probed again (0: no second round). */
   reprobed: number;
   /**
    * The first round already showed a cell connected that `expected` blocks,
-   * so the table cannot equal it (a second round turns blocked cells into
-   * connected, never the reverse): the blocked cells were not probed again,
-   * and this observation must not be reported as the table's last word.
+   * so the table cannot equal it (a second probe turns blocked cells into
+   * connected, never the reverse): no second round was taken, and this
+   * observation must not be reported as the table's last word.
    */
   early: boolean;
   /** How long the first round and the second round took. */
@@ -79,7 +85,10 @@ function deployedOf(pods: readonly DeployedPod[]): (m: ModelPod) => DeployedPod 
   };
 }
 
-/** Probes `cells`, one exec per source pod, all sources at once; results in `cells` order. */
+/**
+ * Probes `cells`, one exec per source pod, all sources at once; results in
+ * `cells` order. A cell listed twice is probed twice, at the same time.
+ */
 export async function probeCells(
   agent: Agent,
   execFor: ExecFor,
@@ -88,25 +97,30 @@ export async function probeCells(
   timeoutSeconds: number,
 ): Promise<CellResult[]> {
   const deployed = deployedOf(pods);
+  const results: CellResult[] = new Array(cells.length);
   const sources = MODEL_PODS.filter((from) => cells.some((c) => podId(c.from) === podId(from)));
-  const rows = await Promise.all(
+  await Promise.all(
     sources.map(async (from) => {
-      const mine = cells.filter((c) => podId(c.from) === podId(from));
-      const targets = mine.map((c) => ({ protocol: PROTOCOL, host: deployed(c.to).ip, port: c.port }));
-      const results = await probe(agent, execFor(deployed(from)), targets, timeoutSeconds);
-      return mine.map((cell, i): CellResult => ({ cell, result: results[i] }));
+      const mine = cells.flatMap((c, i) => (podId(c.from) === podId(from) ? [i] : []));
+      const targets = mine.map((i) => ({
+        protocol: PROTOCOL,
+        host: deployed(cells[i].to).ip,
+        port: cells[i].port,
+      }));
+      const got = await probe(agent, execFor(deployed(from)), targets, timeoutSeconds);
+      mine.forEach((i, k) => (results[i] = { cell: cells[i], result: got[k] }));
     }),
   );
-  const byCell = new Map(rows.flat().map((r) => [cellId(r.cell), r]));
-  return cells.map((c) => byCell.get(cellId(c))!);
+  return results;
 }
 
 /**
- * Probes the full matrix, then probes the cells it found blocked once more.
- * `pods` must hold every model pod once. An exec that cannot run rejects
- * with a TestError (nothing was observed from that pod). With `expected`, a
- * first round that shows a cell connected which `expected` blocks (a policy
- * not yet in force) ends there (`early`): no second round can make it equal.
+ * Probes the full matrix, the cells `expected` blocks twice at once, then
+ * probes once more the cells blocked in their one probe. `pods` must hold
+ * every model pod once. An exec that cannot run rejects with a TestError
+ * (nothing was observed from that pod). With `expected`, a first round that
+ * shows a cell connected which `expected` blocks (a policy not yet in
+ * force) ends there (`early`): no second probe can make it equal.
  */
 export async function probeMatrix(
   agent: Agent,
@@ -116,12 +130,17 @@ export async function probeMatrix(
   expected?: Reachability,
 ): Promise<Observation> {
   const started = Date.now();
-  const first = await probeCells(agent, execFor, pods, CELLS, timeoutSeconds);
+  const twice = expected ? CELLS.filter((c) => !expected.get(c)) : [];
+  const round = await probeCells(agent, execFor, pods, [...CELLS, ...twice], timeoutSeconds);
   const ms = Date.now() - started;
+  const first = round.slice(0, CELLS.length);
+  const copies = new Map(round.slice(CELLS.length).map((r) => [cellId(r.cell), r]));
   const early =
     expected !== undefined &&
-    first.some((r) => cellVerdict(r.result) === 'connected' && !expected.get(r.cell));
-  const blocked = early ? [] : first.filter((r) => cellVerdict(r.result) === 'blocked');
+    round.some((r) => cellVerdict(r.result) === 'connected' && !expected.get(r.cell));
+  const blocked = early
+    ? []
+    : first.filter((r) => cellVerdict(r.result) === 'blocked' && !copies.has(cellId(r.cell)));
   const confirmStarted = Date.now();
   const second = blocked.length
     ? await probeCells(
@@ -133,14 +152,22 @@ export async function probeMatrix(
       )
     : [];
   const confirmMs = blocked.length ? Date.now() - confirmStarted : 0;
-  const again = new Map(second.map((r) => [cellId(r.cell), r]));
-  const results = first.map((r) => again.get(cellId(r.cell)) ?? r);
+  // A cell's second probe counts only where its first was blocked, as a
+  // second round would have been taken only then.
+  const again = new Map([...copies, ...second.map((r) => [cellId(r.cell), r] as const)]);
+  const confirming = first.flatMap((r) => {
+    const next = again.get(cellId(r.cell));
+    return next && cellVerdict(r.result) === 'blocked' ? [next] : [];
+  });
+  const replaced = new Map(confirming.map((r) => [cellId(r.cell), r]));
+  const results = first.map((r) => replaced.get(cellId(r.cell)) ?? r);
   const final = new Map(results.map((r) => [cellId(r.cell), r.result]));
   return {
     reachability: Reachability.from((c) => cellVerdict(final.get(cellId(c))!) === 'connected'),
     results,
     errors: results.filter((r) => cellVerdict(r.result) === 'error'),
-    unconfirmed: second.filter((r) => cellVerdict(r.result) === 'connected'),
+    unconfirmed: confirming.filter((r) => cellVerdict(r.result) === 'connected'),
+    twice: twice.length,
     reprobed: blocked.length,
     early,
     ms,
@@ -199,7 +226,7 @@ export function renderResults(title: string, results: readonly CellResult[]): st
   return renderGrid(
     title,
     (c) => KIND_MARK[byCell.get(cellId(c)) ?? 'error'],
-    '. connected   T timeout   R refused (T and R: blocked in two rounds)   E error (no verdict: the test is an error)',
+    '. connected   T timeout   R refused (T and R: blocked in two probes)   E error (no verdict: the test is an error)',
   );
 }
 

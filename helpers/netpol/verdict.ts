@@ -37,7 +37,7 @@ export function cellVerdict(result: ProbeResult): CellVerdict {
  * included) and 0 of 3240 at 1 s; three models at once (27 pods, three
  * times the suite's load), 6 and 52 of 7290 at 2 s
  * (`test/stress/probe-matrix.ts`). One second covers the suite's load with
- * room; the second round still confirms every blocked cell.
+ * room; a second probe still confirms every blocked cell (probe.ts).
  */
 export const LOADED_NODE_MS = 1000;
 

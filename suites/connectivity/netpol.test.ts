@@ -7,7 +7,7 @@
  * first shows the whole matrix connected (so every cell the policy blocks
  * carried the same SCTP association before it), then applies its policy and
  * waits until the observed table equals the expected.
- * A cell is blocked only when two rounds time out or are refused; a probe
+ * A cell is blocked only when two probes time out or are refused; a probe
  * with no SCTP answer (exec refused, garbage output) makes the test an
  * error, never a blocked cell. Every table also has cells the policy allows
  * between different pods, which must still connect after it.
@@ -62,7 +62,7 @@ function rawEvidence(observation: Observation, expected: Reachability): string {
   const shown = observation.results.filter((r) => r.result.result !== 'connected' || !expected.get(r.cell));
   const lines = shown.length ? describeResults(shown) : `all ${CELLS.length} cells connected`;
   const unconfirmed = observation.unconfirmed.length
-    ? `\n\nblocked in the first round, connected in the second (counted connected):\n${describeResults(observation.unconfirmed)}`
+    ? `\n\nblocked in the first probe, connected in the second (counted connected):\n${describeResults(observation.unconfirmed)}`
     : '';
   return lines + unconfirmed;
 }
@@ -70,20 +70,21 @@ function rawEvidence(observation: Observation, expected: Reachability): string {
 /** "x/b → x/a :81 expected blocked, observed connected", with the probe's result when it was blocked. */
 function describeDiff(observation: Observation, d: ReturnType<Reachability['differences']>[number]): string {
   const r = observation.results.find((c) => cellId(c.cell) === cellId(d.cell))!.result;
-  return `${describeDifference(d)}${d.observed ? '' : ` (${r.result} in both rounds)`}`;
+  return `${describeDifference(d)}${d.observed ? '' : ` (${r.result} in both probes)`}`;
 }
 
-/** How long the last observation took: the first round and, when cells were blocked, the second. */
+/** How long the last observation took: its round and, when other cells were blocked, the second round. */
 const roundTimes = (o: Observation) =>
-  `${seconds(o.ms)}${o.reprobed ? ` + ${seconds(o.confirmMs)} to confirm ${o.reprobed} blocked cell(s)` : ''}`;
+  `${seconds(o.ms)}${o.twice ? ` with the ${o.twice} cells expected blocked probed twice` : ''}` +
+  `${o.reprobed ? ` + ${seconds(o.confirmMs)} to confirm ${o.reprobed} other blocked cell(s)` : ''}`;
 
 /**
  * Probes the matrix until it equals `expected` or `timeoutMs` passes, and
  * returns the last observation either way. A round that already shows a cell
- * connected which `expected` blocks ends without its second round (`early`:
+ * connected which `expected` blocks ends without a second round (`early`:
  * the policy is not in force yet); if the deadline comes on such a round,
- * one full round is taken, so that the table reported has every blocked cell
- * confirmed. No observation at all, or a last observation with cells that
+ * one more observation is taken, so that the table reported has every
+ * blocked cell confirmed by a second probe. No observation at all, or a last observation with cells that
  * gave no verdict, is a TestError: the table was not judged.
  */
 async function observeUntil(
@@ -209,7 +210,7 @@ function scenario(model: SharedModel, s: Scenario): void {
         const failed = all.differences(before.last.reachability);
         throw new Error(
           `the cluster cannot carry SCTP pod-to-pod: ${failed.length} of ${CELLS.length} cells did not ` +
-            `connect with no policy within ${ctx.config.ruleTimeout} s (each blocked in two rounds), so the ` +
+            `connect with no policy within ${ctx.config.ruleTimeout} s (each blocked in two probes), so the ` +
             `policy cannot be judged:\n${failed.map((d) => describeDiff(before.last, d)).join('\n')}`,
         );
       }

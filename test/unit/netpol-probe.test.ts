@@ -1,6 +1,6 @@
 /**
  * Probe parsing and the truth table's verdict logic: only `timeout` and
- * `refused` are blocked, a blocked cell needs two rounds, anything the agent
+ * `refused` are blocked, a blocked cell needs two probes, anything the agent
  * did not say in its own format is `error` and makes the test an error.
  * The executors here stand in for `kubectl exec` and answer with the agent's
  * real output format (images/agent/agent.c print_result).
@@ -126,7 +126,7 @@ function fakeCluster(answer: (cell: Cell, round: number) => 'connected' | 'timeo
 
 const id = (from: string, to: string, port: number) => `${from} → ${to} :${port}`;
 
-describe('probeMatrix: blocked means blocked in two rounds; error is never blocked', () => {
+describe('probeMatrix: blocked means blocked in two probes; error is never blocked', () => {
   it('re-probes only the cells blocked in the first round; one that connects then counts connected', async () => {
     const flaky = id('y/a', 'z/c', 80);
     const denied = id('x/b', 'x/a', 81);
@@ -157,16 +157,61 @@ describe('probeMatrix: blocked means blocked in two rounds; error is never block
     const o = await probeMatrix(usrsctp, execFor, PODS, 2, expected);
     expect(o.early).to.equal(true);
     expect(o.reprobed, 'no second round: it cannot make the table equal').to.equal(0);
-    expect([...rounds.values()].every((n) => n === 1)).to.equal(true);
+    for (const c of CELLS)
+      expect(
+        rounds.get(cellId(c)),
+        `${cellId(c)}: twice only if the table blocks it, in the one round`,
+      ).to.equal(expected.get(c) ? 1 : 2);
   });
 
-  it('with an expected table the first round does not contradict, blocked cells are still probed twice', async () => {
+  it('with an expected table, the cells it blocks are probed twice in one round and no second round follows', async () => {
     const expected = Reachability.allowAll().denyTo({ ns: 'x', pod: 'a' }, [81]).allowLoopback();
     const { execFor, rounds } = fakeCluster((c) => (expected.get(c) ? 'connected' : 'timeout'));
-    const o = await probeMatrix(usrsctp, execFor, PODS, 2, expected);
+    const commands: number[] = [];
+    const counting: ExecFor = (from) => async (argv) => {
+      commands.push(argv.length);
+      return execFor(from)(argv);
+    };
+    const o = await probeMatrix(usrsctp, counting, PODS, 2, expected);
     expect(o.early).to.equal(false);
-    expect(o.reprobed).to.equal(expected.counts().blocked);
+    expect(o.twice).to.equal(expected.counts().blocked);
+    expect(o.reprobed, 'no second round').to.equal(0);
+    expect(o.confirmMs).to.equal(0);
+    expect(commands, 'one command per source pod').to.have.length(MODEL_PODS.length);
     expect([...rounds.values()].filter((n) => n === 2)).to.have.length(expected.counts().blocked);
+    expect(expected.equals(o.reachability)).to.equal(true);
+  });
+
+  it('a cell the table blocks whose two probes disagree counts connected, and it is the table’s to fail', async () => {
+    const expected = Reachability.allowAll().denyTo({ ns: 'x', pod: 'a' }, [81]).allowLoopback();
+    const leaky = id('y/c', 'x/a', 81);
+    const { execFor } = fakeCluster((c, round) =>
+      expected.get(c)
+        ? 'connected'
+        : cellId(c) === leaky && round === 1
+          ? 'timeout'
+          : cellId(c) === leaky
+            ? 'connected'
+            : 'refused',
+    );
+    const o = await probeMatrix(usrsctp, execFor, PODS, 2, expected);
+    const leakyCell = CELLS.find((c) => cellId(c) === leaky)!;
+    expect(o.reachability.get(leakyCell), 'connected in one probe of two').to.equal(true);
+    expect(o.unconfirmed.map((r) => cellId(r.cell))).to.deep.equal([leaky]);
+    expect(o.early, 'a connected copy shows the policy not (yet) in force').to.equal(true);
+    expect(expected.equals(o.reachability)).to.equal(false);
+  });
+
+  it('with an expected table, a cell it allows that is blocked once gets a second round', async () => {
+    const expected = Reachability.allowAll().denyTo({ ns: 'x', pod: 'a' }, [81]).allowLoopback();
+    const flaky = id('z/b', 'y/a', 80);
+    const { execFor, rounds } = fakeCluster((c, round) =>
+      !expected.get(c) ? 'timeout' : cellId(c) === flaky && round === 1 ? 'timeout' : 'connected',
+    );
+    const o = await probeMatrix(usrsctp, execFor, PODS, 2, expected);
+    expect(o.reprobed).to.equal(1);
+    expect(rounds.get(flaky)).to.equal(2);
+    expect(o.unconfirmed.map((r) => cellId(r.cell))).to.deep.equal([flaky]);
     expect(expected.equals(o.reachability)).to.equal(true);
   });
 
