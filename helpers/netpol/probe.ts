@@ -53,7 +53,7 @@ export interface Observation {
   reachability: Reachability;
   /** The result of every cell, in `CELLS` order: its second probe's for a cell whose first was blocked. */
   results: CellResult[];
-  /** Cells whose probe gave no SCTP answer (in either round): no verdict. */
+  /** Cells whose probe gave no SCTP answer (in either probe): no verdict. */
   errors: CellResult[];
   /** Cells blocked in their first probe that connected in their second (not blocked). */
   unconfirmed: CellResult[];
@@ -152,15 +152,14 @@ export async function probeMatrix(
       )
     : [];
   const confirmMs = blocked.length ? Date.now() - confirmStarted : 0;
-  // A cell's second probe counts only where its first was blocked, as a
-  // second round would have been taken only then.
-  const again = new Map([...copies, ...second.map((r) => [cellId(r.cell), r] as const)]);
-  const confirming = first.flatMap((r) => {
-    const next = again.get(cellId(r.cell));
-    return next && cellVerdict(r.result) === 'blocked' ? [next] : [];
-  });
-  const replaced = new Map(confirming.map((r) => [cellId(r.cell), r]));
-  const results = first.map((r) => replaced.get(cellId(r.cell)) ?? r);
+  // A cell's second probe (its copy in the round, or the second round's)
+  // counts only where its first was blocked, as a second round would have
+  // been taken only then.
+  const secondProbe = new Map([...copies, ...second.map((r) => [cellId(r.cell), r] as const)]);
+  const results = first.map((r) =>
+    cellVerdict(r.result) === 'blocked' ? (secondProbe.get(cellId(r.cell)) ?? r) : r,
+  );
+  const confirming = results.filter((r, i) => r !== first[i]);
   const final = new Map(results.map((r) => [cellId(r.cell), r.result]));
   return {
     reachability: Reachability.from((c) => cellVerdict(final.get(cellId(c))!) === 'connected'),

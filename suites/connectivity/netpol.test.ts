@@ -84,8 +84,9 @@ const roundTimes = (o: Observation) =>
  * connected which `expected` blocks ends without a second round (`early`:
  * the policy is not in force yet); if the deadline comes on such a round,
  * one more observation is taken, so that the table reported has every
- * blocked cell confirmed by a second probe. No observation at all, or a last observation with cells that
- * gave no verdict, is a TestError: the table was not judged.
+ * blocked cell confirmed by a second probe. No observation at all, or a
+ * last observation with cells that gave no verdict, is a TestError: the
+ * table was not judged.
  */
 async function observeUntil(
   t: TestEnv,
