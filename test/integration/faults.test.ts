@@ -22,6 +22,7 @@ import {
   stopComponent,
 } from './local-cluster.ts';
 import { printTable, runRow, type Fault } from './fault-harness.ts';
+import { poll } from '../../helpers/framework/poll.ts';
 
 const CNI_CONF = join(NODE1_DIR, 'cni', 'net.d', '10-sctp-e2e.conflist');
 const SCTP_CLOSED_SYSCTL = '/proc/sys/net/netfilter/nf_conntrack_sctp_timeout_closed';
@@ -38,7 +39,32 @@ function replaceCniConf(text: string): void {
   renameSync(staged, CNI_CONF);
 }
 
+/**
+ * portmap deletes a pod's hostPort rules at the pod's CNI DEL, and only when
+ * it is in the chain at that moment. A hostPort pod of an earlier run whose
+ * sandbox is torn down after this row removes portmap keeps its DNAT rule for
+ * good (its namespace can be gone from the API before that), and the next pod
+ * on the same hostPort is sent to the dead pod's address: seen in a CI run,
+ * where this row's repaired run and a later basic tier then failed. So the
+ * row waits until node1 holds no pod's hostPort rule (no pod of the harness
+ * is left to hold one), in either of portmap's backends.
+ */
+async function hostPortRulesGone(): Promise<void> {
+  await poll(
+    'the hostPort rules of earlier pods to be gone from node1',
+    { timeoutMs: 60_000, intervalMs: 500 },
+    async () => {
+      const left = await inNode(
+        "iptables-save -t nat | grep '^:CNI-DN-'; nft list table ip cni_hostport 2>/dev/null | grep -w dnat; true",
+      );
+      if (!left.trim()) return true;
+      throw new Error(left.trim());
+    },
+  );
+}
+
 async function removePortmap(): Promise<void> {
+  await hostPortRulesGone();
   copyFileSync(CNI_CONF, `${CNI_CONF}.orig`);
   const conf = JSON.parse(readFileSync(CNI_CONF, 'utf8'));
   conf.plugins = conf.plugins.filter((p: { type: string }) => p.type !== 'portmap');
