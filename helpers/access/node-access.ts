@@ -11,7 +11,7 @@ import { PassThrough, Writable } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
-import { NodeShells, ShellSession, started, type NodeLane } from './node-shell.ts';
+import { NodeShells, runIn, ShellSession, started, type NodeLane } from './node-shell.ts';
 import type { Config } from '../framework/config.ts';
 import { SuiteError, errorText } from '../framework/errors.ts';
 import type { Kube } from './kube.ts';
@@ -126,7 +126,7 @@ export class SshNodeAccess implements NodeAccess {
 
   async exec(node: string, command: string, lane?: NodeLane): Promise<ExecResult> {
     const shell = await this.shells.get(node, lane);
-    if (shell) return shell.exec(command);
+    if (shell) return shell.exec(command, runIn(lane));
     const ssh = await this.connect(node);
     const r = await ssh.execCommand(command);
     return { stdout: r.stdout, stderr: r.stderr, code: r.code ?? -1 };
@@ -219,7 +219,7 @@ export class PodNodeAccess implements NodeAccess {
 
   async exec(node: string, command: string, lane?: NodeLane): Promise<ExecResult> {
     const shell = await this.shells.get(node, lane);
-    if (shell) return shell.exec(command);
+    if (shell) return shell.exec(command, runIn(lane));
     const name = await this.pod(node);
     const namespace = await this.namespace!;
     return podExec(this.kube, namespace, name, 'hostexec', ['sh', '-c', ENTER_NODE, 'hostexec', command]);

@@ -5,7 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
-import { NodeShells, ShellSession, shQuote, started } from '../../helpers/access/node-shell.ts';
+import { NodeShells, runIn, ShellSession, shQuote, started } from '../../helpers/access/node-shell.ts';
+import { MODULE_FILES_COMMAND, MODULE_LIVE_COMMAND } from '../../helpers/kernel/module-state.ts';
 
 /** `sh` behind a login shell that prints a banner first, as a noisy ~/.bashrc does. */
 function startShell(): { session: ShellSession; kill: () => void } {
@@ -64,6 +65,33 @@ describe('ShellSession (one long-lived sh per node)', function () {
     ]);
     expect(read.stdout).to.equal('read-done');
     expect(next.stdout).to.equal('next');
+  });
+
+  it('runs a session-shell command in the session’s shell itself: no new process, stdin still empty', async () => {
+    const own = await shell.session.exec('echo $$');
+    const inSession = await shell.session.exec('echo $$', 'session shell');
+    expect(inSession.stdout).to.not.equal(own.stdout); // `sh -c` is a process of its own
+    expect((await shell.session.exec('echo $$', 'session shell')).stdout).to.equal(inSession.stdout);
+    await shell.session.exec('v=kept', 'session shell');
+    expect((await shell.session.exec('echo "$v"', 'session shell')).stdout).to.equal('kept');
+    const [read, next] = await Promise.all([
+      shell.session.exec('cat; echo read-done # a trailing comment', 'session shell'),
+      shell.session.exec('echo next', 'session shell'),
+    ]);
+    expect(read).to.deep.equal({ stdout: 'read-done', stderr: '', code: 0 });
+    expect(next.stdout).to.equal('next');
+    expect((await shell.session.exec('false', 'session shell')).code).to.equal(1);
+  });
+
+  it('gives the module guard’s commands the same output in the session’s shell as in their own', async () => {
+    for (const command of [MODULE_LIVE_COMMAND, MODULE_FILES_COMMAND]) {
+      const own = await shell.session.exec(command);
+      for (let i = 0; i < 2; i++)
+        expect(await shell.session.exec(command, 'session shell')).to.deep.equal(own);
+    }
+    expect(runIn('guard')).to.equal('session shell');
+    expect(runIn('work')).to.equal('own shell');
+    expect(runIn()).to.equal('own shell');
   });
 
   it('rejects pending and later commands once the shell is gone, and says so', async () => {
