@@ -14,8 +14,8 @@
  * next command from stdin; the module guard's own commands run in the
  * session's shell instead, see RunIn), followed by a marker line on stdout
  * carrying its exit status and one on stderr, so both streams are cut
- * exactly where the command's output ends. The output is trimmed, as node-ssh's execCommand
- * does, so callers see the same text either way.
+ * exactly where the command's output ends. The output is trimmed, as
+ * node-ssh's execCommand does, so callers see the same text either way.
  */
 import { randomBytes } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
