@@ -59,6 +59,11 @@ function failureText(run: CliRun, fragment: string): string {
   return '';
 }
 
+/** The rule deadline (--rule-timeout) of the run under a fault; the repaired run keeps the default. */
+export const BROKEN_RULE_SECONDS = 5;
+/** How many tests of the run under a fault run at once (--parallel). */
+const BROKEN_PARALLEL = 6;
+
 const table: string[] = [];
 const REPORT_DIR = tempDir('sctp-e2e-fault-');
 
@@ -104,8 +109,19 @@ export async function runRow(fault: Fault): Promise<void> {
   await fault.apply();
   let broken: CliRun;
   try {
-    // A short rule deadline: under the fault the rules never come.
-    broken = await sctpE2e([...args, '--rule-timeout', '10', ...(fault.brokenArgs ?? [])]);
+    // Under the fault the guarded tests wait out their deadline, so the run
+    // under it is mostly waiting: a short rule deadline (what the row's
+    // passing tests need comes within a second or two: kube-proxy's rules,
+    // portmap's at the pod's start, a policy-free truth table's one round),
+    // and more tests side by side than the default 3.
+    broken = await sctpE2e([
+      ...args,
+      '--rule-timeout',
+      String(BROKEN_RULE_SECONDS),
+      '--parallel',
+      String(BROKEN_PARALLEL),
+      ...(fault.brokenArgs ?? []),
+    ]);
   } finally {
     await fault.undo();
   }
