@@ -12,6 +12,7 @@ import { tempDir } from '../temp-dir.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import { poll } from '../../helpers/framework/poll.ts';
 import { printTable, runRow, type Fault } from './fault-harness.ts';
+import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
 import {
   cluster,
   clusterUp,
@@ -185,6 +186,8 @@ describe('the local cluster with two nodes', function () {
   for (const fault of TWO_NODE_FAULTS)
     it(`${fault.name}: exactly the guarding tests fail, and pass again once repaired`, () => runRow(fault));
 
+  // (The one schedulable node of a one-node cluster not Ready is the same
+  // check of the preflight: this test covers both.)
   it("node2's kubelet stopped: the run stops before any test with exit 2, naming the node", async function () {
     this.timeout(300_000);
     await stopComponent('kubelet', 2);
@@ -216,8 +219,11 @@ describe('the local cluster with two nodes', function () {
       const lines = run.stderr.trim().split('\n');
       expect(lines, run.stderr).to.have.length(1);
       expect(lines[0]).to.match(
-        /1 schedulable node\(s\) not Ready: sctp-e2e-node2 \(Ready=Unknown: .*kubectl cordon/,
+        /1 schedulable node\(s\) not Ready: sctp-e2e-node2 \(Ready=Unknown: NodeStatusUnknown, Kubelet stopped posting node status\.\).*kubectl cordon/,
       );
+      expect(run.stderr).to.not.match(/\n\s+at /); // no stack trace
+      // Stopped before any test: it made no namespace, or removed it.
+      expect(await kubectl('get', 'namespaces', '-l', RUN_LABEL, '-o', 'name')).to.equal('');
     } finally {
       await clusterUp(TWO_NODES);
     }
