@@ -422,6 +422,13 @@ describe('[sig-network] SCTP [Feature:SCTPConnectivity] [Disruptive] paths', () 
         ]),
       ]);
       const vip = svc.spec!.clusterIP!;
+      // The Service first from fresh source ports, until it answers: a probe
+      // from the fixed port sent before kube-proxy has programmed the new
+      // Service leaves a conntrack entry without its NAT, which that port's
+      // next attempts keep matching (seen: 9 s of attempts from port 40123
+      // when this test ran alone). A port of its own for each attempt never
+      // meets such an entry.
+      await expectReach(t, b.fromClient(), 'client → Service → server', [sctp(vip, 7777)], 'server');
       await expectReach(
         t,
         b.fromClient(),
