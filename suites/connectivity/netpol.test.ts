@@ -239,6 +239,7 @@ function scenario(model: SharedModel, s: Scenario): void {
         s.policies.map((p) => `# in ${p.in} (${namespaces[p.in]})\n${policyYaml(p.body)}`).join('---\n'),
       );
       mark(`policy created: ${s.policies.map((p) => `${p.in}/${p.body.metadata!.name}`).join(', ')}`);
+      const policyCreated = Date.now();
 
       // Full rounds started before the policy is in force end early and are
       // wasted; a few of its blocked cells, probed quickly, say when to start.
@@ -253,14 +254,12 @@ function scenario(model: SharedModel, s: Scenario): void {
           : `policy not seen in force on ${gateWhat} (${gate.probes} probe(s)); probing the whole table anyway`,
       );
 
+      // --rule-timeout counts from the policy's creation, the wait above
+      // included: the policy must be in force that long after it was made.
+      // (At least one round is always probed.)
+      const left = Math.max(0, timeoutMs - (Date.now() - policyCreated));
       const after = await t.time('probing until the policy is in force', () =>
-        observeUntil(
-          t,
-          'the observed SCTP truth table to equal the expected',
-          s.expected,
-          timeoutMs,
-          observe,
-        ),
+        observeUntil(t, 'the observed SCTP truth table to equal the expected', s.expected, left, observe),
       );
       const diffs = s.expected.differences(after.last.reachability);
       mark(
