@@ -222,7 +222,8 @@ async function runCommand(config: Config): Promise<number> {
   // tests cut short are no verdict, so no run.json or summary claims one.
   if (runAborted()) return 130;
   const guard = await endRunGuard(ctx);
-  const closed = await closeRun({ waitMs: NAMESPACES_GONE_MS });
+  // --namespaces-no-wait: one round of deletes, no wait (see closeRun).
+  const closed = await closeRun(config.namespacesNoWait ? {} : { waitMs: NAMESPACES_GONE_MS });
   for (const l of closed.failures) process.stderr.write(`sctp-e2e: cleanup: ${l}\n`);
   const ns = closed.namespaces;
   if (ns?.left.length)
@@ -261,7 +262,7 @@ async function runCommand(config: Config): Promise<number> {
     guard,
     knownUnused,
     strictFailures: config.strict ? strictFailures : undefined,
-    namespacesAtEnd: closed.namespaces,
+    namespacesAtEnd: config.namespacesNoWait ? { left: [], waitedMs: 0, checked: false } : closed.namespaces,
   };
   writeRunRecord(config.reportDir, record);
   const summary = writeSummary(config.reportDir, record);

@@ -49,6 +49,8 @@ export interface Config {
   probeTimeout: number;
   /** How many tests of a tier may run at once (helpers/framework/scheduler.ts). */
   parallel: number;
+  /** End without waiting for the run's namespaces to be gone (deleted, not checked). */
+  namespacesNoWait: boolean;
   /** Set when the settings came from the local cluster's env file. */
   localCluster?: string;
   runId: string;
@@ -177,6 +179,12 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'count',
     default: PARALLEL_DEFAULT,
     help: 'how many tests of a tier run at once (1: one after the other); truth tables never overlap each other, and the tiers never overlap',
+  },
+  {
+    name: 'namespacesNoWait',
+    kind: 'boolean',
+    default: false,
+    help: "end without waiting for the run's namespaces to be gone (about 6 s): they are deleted, but whether one is left is not checked, and the summary says so",
   },
 ];
 

@@ -63,8 +63,12 @@ export interface RunRecord {
   knownUnused?: KnownEntryRef[];
   /** With --strict: the tests that made the run fail without failing themselves. */
   strictFailures?: Array<{ fullTitle: string; verdict: Verdict; reason?: string }>;
-  /** The run's namespaces at its end: how long the run waited for them to go, and which were still listed. */
-  namespacesAtEnd?: { left: string[]; waitedMs: number };
+  /**
+   * The run's namespaces at its end: how long the run waited for them to go,
+   * and which were still listed; `checked` false: deleted without waiting
+   * (--namespaces-no-wait), so nothing is known of what is left.
+   */
+  namespacesAtEnd?: { left: string[]; waitedMs: number; checked?: false };
 }
 
 /** Passed tests keep only their truth tables; every other verdict keeps all its evidence. */

@@ -207,9 +207,11 @@ function clusterSection(r: RunRecord): string {
   if (ns)
     out.push(
       '',
-      ns.left.length
-        ? `**Cleanup incomplete:** ${ns.left.length} namespace(s) of the run still listed ${(ns.waitedMs / 1000).toFixed(1)} s after the last test: ${ns.left.map((n) => `\`${n}\``).join(', ')}.`
-        : `Cleanup: no namespace of the run was left ${(ns.waitedMs / 1000).toFixed(1)} s after the last test.`,
+      ns.checked === false
+        ? 'Cleanup: not checked. The run deleted its namespaces and ended without waiting for them to go (--namespaces-no-wait); `sctp-e2e cleanup` removes any left.'
+        : ns.left.length
+          ? `**Cleanup incomplete:** ${ns.left.length} namespace(s) of the run still listed ${(ns.waitedMs / 1000).toFixed(1)} s after the last test: ${ns.left.map((n) => `\`${n}\``).join(', ')}.`
+          : `Cleanup: no namespace of the run was left ${(ns.waitedMs / 1000).toFixed(1)} s after the last test.`,
     );
   return out.join('\n');
 }

@@ -80,6 +80,14 @@ describe('summary.md', () => {
     expect(section(leaky, 'What needs attention')).to.include(
       '- cleanup: 1 namespace(s) of the run left behind (remove with `sctp-e2e cleanup`)',
     );
+    // --namespaces-no-wait: neither "no namespace was left" nor "incomplete".
+    const unchecked = renderSummary({
+      ...fixtureRun(),
+      namespacesAtEnd: { left: [], waitedMs: 0, checked: false },
+    });
+    const facts = section(unchecked, 'Cluster (preflight)');
+    expect(facts).to.include('Cleanup: not checked.');
+    expect(facts).to.not.match(/no namespace of the run was left|Cleanup incomplete/);
   });
 
   it('lists what did not pass, one line each, before the coverage matrix', () => {
