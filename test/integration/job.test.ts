@@ -205,7 +205,14 @@ describe('sctp-e2e job and the Sonobuoy plugin on the local cluster', function (
           {
             name: 'sonobuoy-worker',
             image: local.SCTP_E2E_AGENT_IMAGE,
-            command: ['sh', '-c', `until [ -f ${results}/done ]; do sleep 1; done; sleep 3600`],
+            // Ends on SIGTERM, as Sonobuoy's worker does: a shell waiting
+            // in the foreground would hold the pod's deletion for its whole
+            // 30 s grace period.
+            command: [
+              'sh',
+              '-c',
+              `trap 'exit 0' TERM; until [ -f ${results}/done ]; do sleep 1; done; sleep 3600 & wait`,
+            ],
             env: [{ name: 'RESULTS_DIR', value: results }],
             volumeMounts: [{ name: 'results', mountPath: results }],
           },
