@@ -2,8 +2,9 @@
  * The fault harness: each row breaks the local cluster the way a test guards
  * against, runs the suite, and checks that exactly the tests that must fail
  * fail (with a message naming what is missing) while the others still pass;
- * then repairs the cluster and checks they pass again. A conformance test
- * that no row can make fail is a test that cannot fail.
+ * then repairs the cluster. After the rows of each shape, one run checks that
+ * every test they made fail passes again. A conformance test that no row can
+ * make fail is a test that cannot fail.
  */
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
@@ -21,7 +22,7 @@ import {
   SECOND_SHAPE,
   stopComponent,
 } from './local-cluster.ts';
-import { printTable, runRow, type Fault } from './fault-harness.ts';
+import { printTable, runRepaired, runUnderFault, type Fault } from './fault-harness.ts';
 import { poll } from '../../helpers/framework/poll.ts';
 
 const CNI_CONF = join(NODE1_DIR, 'cni', 'net.d', '10-sctp-e2e.conflist');
@@ -447,19 +448,31 @@ describe('fault harness', function () {
     await ensureShape([]); // the default shape, for the files after this one
   });
 
+  // Consecutive rows of one shape, then the check of their repair.
+  const groups: Fault[][] = [];
   for (const fault of FAULTS) {
-    it(`${fault.name}: exactly the guarding tests fail, and pass again once repaired`, async () => {
-      const shape = fault.shape ?? [];
-      await ensureShape(shape);
-      try {
-        await runRow(fault);
-      } catch (e) {
-        // A row that failed half-way may leave its fault in place: repair
-        // the cluster in its shape before the next row.
-        running = undefined;
+    const last = groups.at(-1);
+    if (last && (last[0].shape ?? []).join(' ') === (fault.shape ?? []).join(' ')) last.push(fault);
+    else groups.push([fault]);
+  }
+  for (const group of groups) {
+    const shape = group[0].shape ?? [];
+    for (const fault of group)
+      it(`${fault.name}: exactly the guarding tests fail`, async () => {
         await ensureShape(shape);
-        throw e;
-      }
+        try {
+          await runUnderFault(fault);
+        } catch (e) {
+          // A row that failed half-way may leave its fault in place: repair
+          // the cluster in its shape before the next row.
+          running = undefined;
+          await ensureShape(shape);
+          throw e;
+        }
+      });
+    it(`repaired after the ${group.length} rows above (${shape.join(' ') || 'the default shape'}): every test they made fail passes again`, async () => {
+      await ensureShape(shape);
+      await runRepaired(group);
     });
   }
 });

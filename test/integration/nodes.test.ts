@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { tempDir } from '../temp-dir.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import { poll } from '../../helpers/framework/poll.ts';
-import { printTable, runRow, type Fault } from './fault-harness.ts';
+import { printTable, runRepaired, runUnderFault, type Fault } from './fault-harness.ts';
 import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
 import {
   cluster,
@@ -184,7 +184,9 @@ describe('the local cluster with two nodes', function () {
 
   // The fault rows that need a second node (the harness's table is printed at the end).
   for (const fault of TWO_NODE_FAULTS)
-    it(`${fault.name}: exactly the guarding tests fail, and pass again once repaired`, () => runRow(fault));
+    it(`${fault.name}: exactly the guarding tests fail`, () => runUnderFault(fault));
+  it('repaired after the two rows above: every test they made fail passes again', () =>
+    runRepaired(TWO_NODE_FAULTS));
 
   // (The one schedulable node of a one-node cluster not Ready is the same
   // check of the preflight: this test covers both.)
