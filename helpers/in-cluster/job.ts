@@ -27,7 +27,7 @@ import { SuiteError, errorText } from '../framework/errors.ts';
 import { apiMessage, apiStatus, checkApi, loadKubeConfig, makeKube, type Kube } from '../access/kube.ts';
 import { deleteNamespace, listRunNamespaces, namespaceName, RUN_LABEL } from '../access/namespaces.ts';
 import { podExec } from '../access/node-access.ts';
-import { poll, StopWaiting } from '../framework/poll.ts';
+import { poll, PollTimeout, StopWaiting } from '../framework/poll.ts';
 import { clusterRoleRules } from '../access/rbac.ts';
 
 const CONTAINER = 'suite';
@@ -99,8 +99,21 @@ export function podEnv(config: Config, names: JobNames): k8s.V1EnvVar[] {
   return env;
 }
 
-/** The pod's script: the run, then a wait for `job` to copy the reports, then the run's exit code. */
-const POD_SCRIPT = `/app/bin/sctp-e2e run; code=$?
+/**
+ * The pod's script: the run, then a wait for `job` to copy the reports, then
+ * the run's exit code. The shell is the container's PID 1, which the kernel
+ * spares every signal it has no handler for: so it passes the SIGTERM of the
+ * pod's deletion on to the run, whose own cleanup then removes its
+ * namespaces (without it the pod sat out its whole grace period, and the run
+ * never knew). `wait` returns early when the trap runs; the loop waits on
+ * until the run has exited, for its exit code. Once it has, a SIGTERM ends
+ * the wait for the copy.
+ */
+const POD_SCRIPT = `/app/bin/sctp-e2e run & run=$!
+trap 'kill -TERM $run 2>/dev/null' TERM INT
+wait $run; code=$?
+while kill -0 $run 2>/dev/null; do wait $run; code=$?; done
+trap 'exit $code' TERM INT
 echo $code > ${REPORTS}/.exit-code
 echo "${DONE_MARKER}$code"
 i=0; while [ ! -e ${REPORTS}/.copied ] && [ $i -lt ${COPY_WAIT_SECONDS} ]; do sleep 1; i=$((i+1)); done
@@ -214,7 +227,10 @@ export async function createJobObjects(a: Apis, objects: JobObjects, cleanup: Cl
     ignore404(a.rbac.deleteClusterRoleBinding({ name: binding.metadata!.name! })),
   );
   await create(`namespace ${ns}`, () => a.kube.core.createNamespace({ body: namespace }));
-  cleanup.push(`namespace ${ns} and its Job`, () => removeNamespaces(a.kube, ns));
+  cleanup.push(`namespace ${ns} and its Job`, async () => {
+    await stopJobPod(a, ns, job.metadata!.name!);
+    await removeNamespaces(a.kube, ns);
+  });
   await create(`ServiceAccount ${serviceAccount.metadata!.name}`, () =>
     a.kube.core.createNamespacedServiceAccount({ namespace: ns, body: serviceAccount }),
   );
@@ -231,6 +247,38 @@ async function ignore404(call: Promise<unknown>): Promise<void> {
   } catch (err) {
     if (apiStatus(err) !== 404) throw err;
   }
+}
+
+/**
+ * Stops the Job's pod while it still runs, and waits (at most 40 s) until it
+ * has ended, before its namespace goes: the SIGTERM lets the pod's run remove
+ * its namespaces, which takes a few seconds. Left to the namespace's
+ * deletion, a running pod's grace period (30 s) is also how long the
+ * namespace controller waits before it looks again, however soon the pod
+ * ended (a Ctrl-C took 33 s). A pod that has ended costs the namespace
+ * nothing and is left to it; the Job goes first (its pods orphaned), so
+ * that nothing starts another pod.
+ */
+async function stopJobPod(a: Apis, ns: string, jobName: string): Promise<void> {
+  await ignore404(a.batch.deleteNamespacedJob({ namespace: ns, name: jobName, propagationPolicy: 'Orphan' }));
+  await poll(
+    `the suite pod of Job ${ns}/${jobName} to end`,
+    { timeoutMs: 40_000, intervalMs: 500 },
+    async () => {
+      const pods = await a.kube.core.listNamespacedPod({
+        namespace: ns,
+        labelSelector: `job-name=${jobName}`,
+      });
+      const running = pods.items.filter((p) => !['Succeeded', 'Failed'].includes(p.status?.phase ?? ''));
+      for (const p of running)
+        if (!p.metadata?.deletionTimestamp)
+          await ignore404(a.kube.core.deleteNamespacedPod({ namespace: ns, name: p.metadata!.name! }));
+      if (running.length === 0) return true;
+      throw new Error(running.map((p) => `${p.metadata!.name} ${p.status?.phase}`).join(', '));
+    },
+  ).catch((err) => {
+    if (!(err instanceof PollTimeout)) throw err;
+  });
 }
 
 /**
