@@ -80,29 +80,33 @@ async function restorePortmap(): Promise<void> {
 
 /**
  * Something on the node (a firewall reload, another agent) flushing portmap's
- * nftables chain after the pods started: portmap rewrites its skeleton at
- * every CNI ADD, so a one-time flush would be undone by the next pod; a
- * flush every half second keeps the chain empty while the row's tests run.
+ * nftables chain after the pods started: portmap rewrites its skeleton and
+ * adds a pod's rules at every CNI ADD, so a one-time flush would be undone by
+ * the next pod. The chain is flushed as soon as `nft monitor` shows a rule
+ * added to portmap's table (5 ms later, measured), and every half second as
+ * well. A flush every half second alone left each new pod's rule there
+ * until the next one, longer with six tests at once loading the machine,
+ * and the rule test once found it (seen in a CI rehearsal).
  */
 let portmapFlusher: ResultPromise | undefined;
 
+const FLUSH_PORTMAP_CHAIN = [
+  'flush() { nft flush chain ip cni_hostport hostports 2>/dev/null; }',
+  'nft monitor rules 2>/dev/null | while read -r l; do case "$l" in "add rule ip cni_hostport "*) flush;; esac; done &',
+  'while :; do flush; sleep 0.5; done',
+].join('\n');
+
 async function flushPortmapChain(): Promise<void> {
-  portmapFlusher = execa(
-    'ip',
-    [
-      'netns',
-      'exec',
-      NETNS,
-      'sh',
-      '-c',
-      'while :; do nft flush chain ip cni_hostport hostports 2>/dev/null; sleep 0.5; done',
-    ],
-    { reject: false, stdio: 'ignore' },
-  );
+  // Its own process group: stopping it stops the monitor and the loop too.
+  portmapFlusher = execa('ip', ['netns', 'exec', NETNS, 'sh', '-c', FLUSH_PORTMAP_CHAIN], {
+    reject: false,
+    stdio: 'ignore',
+    detached: true,
+  });
 }
 
 async function stopFlushingPortmapChain(): Promise<void> {
-  portmapFlusher?.kill('SIGKILL');
+  if (portmapFlusher?.pid) process.kill(-portmapFlusher.pid, 'SIGKILL');
   await portmapFlusher;
   portmapFlusher = undefined;
 }
