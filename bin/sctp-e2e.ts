@@ -222,10 +222,13 @@ async function runCommand(config: Config): Promise<number> {
   // tests cut short are no verdict, so no run.json or summary claims one.
   if (runAborted()) return 130;
   const guard = await endRunGuard(ctx);
-  // --namespaces-no-wait: one round of deletes, no wait (see closeRun).
+  // --namespaces-no-wait: one round of deletes, no wait (closeRun without
+  // waitMs), so nothing is known of what is left.
   const closed = await closeRun(config.namespacesNoWait ? {} : { waitMs: NAMESPACES_GONE_MS });
   for (const l of closed.failures) process.stderr.write(`sctp-e2e: cleanup: ${l}\n`);
-  const ns = closed.namespaces;
+  const ns: RunRecord['namespacesAtEnd'] = config.namespacesNoWait
+    ? { left: [], waitedMs: 0, checked: false }
+    : closed.namespaces;
   if (ns?.left.length)
     process.stderr.write(
       `sctp-e2e: cleanup: ${ns.left.length} namespace(s) of run ${config.runId} still listed ${(ns.waitedMs / 1000).toFixed(1)} s after the last test: ${ns.left.join(' ')} (see why with kubectl describe namespace; remove with: sctp-e2e cleanup)\n`,
@@ -262,7 +265,7 @@ async function runCommand(config: Config): Promise<number> {
     guard,
     knownUnused,
     strictFailures: config.strict ? strictFailures : undefined,
-    namespacesAtEnd: config.namespacesNoWait ? { left: [], waitedMs: 0, checked: false } : closed.namespaces,
+    namespacesAtEnd: ns,
   };
   writeRunRecord(config.reportDir, record);
   const summary = writeSummary(config.reportDir, record);
