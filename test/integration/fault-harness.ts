@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { tempDir } from '../temp-dir.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
-import { kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
-import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
+import { runNamespaces, sctpE2e, type CliRun } from './local-cluster.ts';
 import { poll } from '../../helpers/framework/poll.ts';
 
 export interface Fault {
@@ -60,7 +59,7 @@ function failureText(run: CliRun, fragment: string): string {
 }
 
 /** The rule deadline (--rule-timeout) of the run under a fault; the repaired run keeps the default. */
-export const BROKEN_RULE_SECONDS = 5;
+const BROKEN_RULE_SECONDS = 5;
 /** How many tests of the run under a fault run at once (--parallel). */
 const BROKEN_PARALLEL = 6;
 
@@ -93,7 +92,7 @@ async function earlierRunsGone(): Promise<void> {
     'the namespaces of earlier runs to be gone',
     { timeoutMs: 120_000, intervalMs: 500 },
     async () => {
-      const left = (await kubectl('get', 'namespaces', '-l', RUN_LABEL, '-o', 'name')).trim();
+      const left = (await runNamespaces()).trim();
       if (!left) return true;
       throw new Error(left);
     },

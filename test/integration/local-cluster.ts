@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { execa } from 'execa';
 import { ROOT } from '../../helpers/framework/runner.ts';
+import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
 
 export const STATE_DIR = process.env.SCTP_E2E_STATE ?? '/var/lib/sctp-e2e/cluster';
 export const CACHE_BIN = join(
@@ -82,6 +83,15 @@ export async function kubectl(...args: string[]): Promise<string> {
   });
   if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.all}`);
   return r.stdout;
+}
+
+/**
+ * Every namespace any run labelled, one `namespace/NAME` per line ('' when
+ * none). A run waits at its end until the API lists none of its namespaces,
+ * so after it exits there must be none, at once (unless --namespaces-no-wait).
+ */
+export function runNamespaces(): Promise<string> {
+  return kubectl('get', 'namespaces', '-l', RUN_LABEL, '-o', 'name');
 }
 
 /** A command in node1's network namespace (node `node`'s), as root on the node would run it. */

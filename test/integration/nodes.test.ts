@@ -12,7 +12,6 @@ import { tempDir } from '../temp-dir.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
 import { poll } from '../../helpers/framework/poll.ts';
 import { printTable, runRepaired, runUnderFault, type Fault } from './fault-harness.ts';
-import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
 import {
   cluster,
   clusterUp,
@@ -20,6 +19,7 @@ import {
   inNode,
   kubectl,
   leftovers,
+  runNamespaces,
   sctpE2e,
   stopComponent,
 } from './local-cluster.ts';
@@ -225,7 +225,7 @@ describe('the local cluster with two nodes', function () {
       );
       expect(run.stderr).to.not.match(/\n\s+at /); // no stack trace
       // Stopped before any test: it made no namespace, or removed it.
-      expect(await kubectl('get', 'namespaces', '-l', RUN_LABEL, '-o', 'name')).to.equal('');
+      expect(await runNamespaces()).to.equal('');
     } finally {
       await clusterUp(TWO_NODES);
     }

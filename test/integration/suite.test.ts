@@ -8,20 +8,10 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tempDir } from '../temp-dir.ts';
 import { dirname, join } from 'node:path';
 import { expect } from 'chai';
-import { RUN_LABEL } from '../../helpers/access/namespaces.ts';
 import { ROOT } from '../../helpers/framework/runner.ts';
-import { clusterEnv, clusterUp, expectGreen, kubectl, sctpE2e, type CliRun } from './local-cluster.ts';
+import { clusterEnv, clusterUp, expectGreen, runNamespaces, sctpE2e, type CliRun } from './local-cluster.ts';
 
 const tmp = tempDir('sctp-e2e-suite-');
-
-/**
- * Every namespace a run labelled, one `namespace/NAME` per line ('' when
- * none). A run waits at its end until the API lists none of its namespaces,
- * so after it exits there must be none, at once.
- */
-function runNamespaces(): Promise<string> {
-  return kubectl('get', 'namespaces', '-l', RUN_LABEL, '-o', 'name');
-}
 
 function expectOneLineError(run: CliRun, pattern: RegExp): void {
   expect(run.code, run.stdout + run.stderr).to.equal(2);
